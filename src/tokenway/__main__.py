@@ -1,0 +1,3 @@
+from tokenway.cli.main import main
+
+main()

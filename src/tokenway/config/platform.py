@@ -1,0 +1,41 @@
+"""The platform file: one schema read by the gateway, the endpoint picker and the renderer."""
+
+from __future__ import annotations
+
+from pydantic import model_validator
+
+from tokenway.config.base import Section
+from tokenway.config.gateway import GatewaySettings
+from tokenway.config.models import ModelSpec
+from tokenway.config.pools import PoolSpec
+
+
+def _duplicates(names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    return sorted({name for name in names if name in seen or seen.add(name)})
+
+
+class PlatformConfig(Section):
+    """The root of the platform file (see examples/platform.yaml)."""
+
+    gateway: GatewaySettings = GatewaySettings()
+    pools: list[PoolSpec] = []
+    models: list[ModelSpec] = []
+
+    @model_validator(mode="after")
+    def _references(self) -> PlatformConfig:
+        problems = []
+        if dup := _duplicates([p.name for p in self.pools]):
+            problems.append(f"pools: duplicate names {dup}")
+        if dup := _duplicates([m.name for m in self.models]):
+            problems.append(f"models: duplicate names {dup}")
+        pools = {p.name for p in self.pools}
+        for model in self.models:
+            if model.pool not in pools:
+                problems.append(f"models: {model.name!r} names unknown pool {model.pool!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def pool(self, name: str) -> PoolSpec:
+        return next(p for p in self.pools if p.name == name)

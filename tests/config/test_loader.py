@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tokenway.config.errors import ConfigError
+from tokenway.config.loader import parse_platform
+from tokenway.config.units import parse_duration, parse_size
+
+GOOD = """
+gateway:
+  listen: 127.0.0.1:9000
+  maxRequestBytes: 1Mi
+  timeouts: {connect: 500ms, firstByte: 30s}
+pools:
+  - name: llama
+    endpoints: [127.0.0.1:8001, "http://127.0.0.1:8002"]
+models:
+  - name: chat
+    pool: llama
+    targets:
+      - {model: base, weight: 70}
+      - {adapter: lora-a, weight: 30}
+  - name: batch
+    pool: llama
+    model: base
+    priority: -1
+"""
+
+
+def test_good_file_parses_units_and_defaults() -> None:
+    config = parse_platform(GOOD)
+    assert config.gateway.port == 9000
+    assert config.gateway.max_request_bytes == 2**20
+    assert config.gateway.timeouts.connect == 0.5
+    assert config.gateway.timeouts.idle == 120.0
+    assert config.pools[0].endpoints == ["http://127.0.0.1:8001", "http://127.0.0.1:8002"]
+    assert [t.weight for t in config.models[0].resolved_targets()] == [70, 30]
+    assert config.models[1].resolved_targets()[0].model == "base"
+
+
+def test_errors_name_file_line_and_field() -> None:
+    text = GOOD.replace("priority: -1", "priority: high").replace("500ms", "fast")
+    with pytest.raises(ConfigError) as info:
+        parse_platform(text, "platform.yaml")
+    rendered = [str(issue) for issue in info.value.issues]
+    assert any(r.startswith("platform.yaml:5: gateway.timeouts.connect:") for r in rendered)
+    assert any(r.startswith("platform.yaml:18: models[1].priority:") for r in rendered)
+
+
+def test_unknown_keys_and_pools_are_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"gateway\.lisen"):
+        parse_platform("gateway:\n  lisen: 1.2.3.4:5\n")
+    with pytest.raises(ConfigError, match="unknown pool 'nope'"):
+        parse_platform("models:\n  - {name: m, pool: nope}\n")
+
+
+def test_invalid_yaml_reports_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_platform("pools:\n  - name: [unclosed\n", "x.yaml")
+    assert info.value.issues[0].line is not None
+
+
+@given(st.integers(min_value=0, max_value=10**6))
+def test_durations_in_ms_round_trip(ms: int) -> None:
+    assert parse_duration(f"{ms}ms") == pytest.approx(ms / 1000)
+
+
+@given(st.integers(min_value=0, max_value=2**20))
+def test_sizes_in_kibibytes(k: int) -> None:
+    assert parse_size(f"{k}Ki") == k * 1024
