@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tokenway.cli import validate
+from tokenway.cli import bench, render, serve, up, validate
 
 app = typer.Typer(
     name="tokenway",
@@ -20,6 +20,10 @@ def _root() -> None:
     """An LLM-aware inference gateway and platform toolkit for Kubernetes."""
 
 
+bench.register(app)
+render.register(app)
+serve.register(app)
+up.register(app)
 validate.register(app)
 
 

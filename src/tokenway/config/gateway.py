@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from tokenway.config.base import Section
+from tokenway.config.tls import TlsSettings
 from tokenway.config.units import ByteSize, Duration
 
 
@@ -26,6 +27,7 @@ class GatewaySettings(Section):
     metrics_interval: Duration = 0.05
     metrics_stale_after: Duration = 2.0
     access_log: bool = True
+    tls: TlsSettings | None = None
 
     @field_validator("listen")
     @classmethod

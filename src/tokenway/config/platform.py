@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from pydantic import model_validator
 
+from tokenway.config.access import AccessSettings
 from tokenway.config.base import Section
+from tokenway.config.deployments import Deployments
 from tokenway.config.gateway import GatewaySettings
+from tokenway.config.limits_store import LimitsStoreSettings
 from tokenway.config.models import ModelSpec
+from tokenway.config.observability import ObservabilitySettings
+from tokenway.config.picker import PickerSettings
 from tokenway.config.pools import PoolSpec
+from tokenway.config.processors import Processors
+from tokenway.config.prices import Prices
+from tokenway.config.queues import Queues
+from tokenway.config.slos import Slos
+from tokenway.config.teams import Teams
 
 
 def _duplicates(names: list[str]) -> list[str]:
@@ -21,6 +31,16 @@ class PlatformConfig(Section):
     gateway: GatewaySettings = GatewaySettings()
     pools: list[PoolSpec] = []
     models: list[ModelSpec] = []
+    deployments: Deployments = []
+    queues: Queues = []
+    observability: ObservabilitySettings = ObservabilitySettings()
+    slos: Slos = []
+    teams: Teams = []
+    prices: Prices = {}
+    access: AccessSettings = AccessSettings()
+    limits_store: LimitsStoreSettings = LimitsStoreSettings()
+    processors: Processors = []
+    picker: PickerSettings = PickerSettings()
 
     @model_validator(mode="after")
     def _references(self) -> PlatformConfig:

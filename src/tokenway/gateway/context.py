@@ -71,6 +71,8 @@ class RequestContext:
     route: Route | None = None
     annotations: dict[str, str] = field(default_factory=dict)
     """Decisions made along the way (processors, policies), for the access log and debugging."""
+    upstream_headers: dict[str, str] = field(default_factory=dict)
+    """Headers that processors add to the request forwarded upstream (lower-case names)."""
 
     @property
     def headers(self) -> Mapping[str, str]:

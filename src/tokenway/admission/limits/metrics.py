@@ -1,0 +1,51 @@
+"""Usage series per team and model: tokens by type, cost, limit rejections by reason."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter
+
+from tokenway.gateway.context import Usage
+
+
+class UsageMetrics:
+    __slots__ = ("_cost", "_rejections", "_store", "_tokens")
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self._tokens = Counter(
+            "tokenway_team_tokens",
+            "Tokens charged to a team, by model and type (input, output, cached_input).",
+            ["team", "model", "type"],
+            registry=registry,
+        )
+        self._cost = Counter(
+            "tokenway_team_cost",
+            "Spend charged to a team, by model and currency, from the price table.",
+            ["team", "model", "currency"],
+            registry=registry,
+        )
+        self._rejections = Counter(
+            "tokenway_limit_rejections",
+            "Requests refused by limits, by team, model and reason.",
+            ["team", "model", "reason"],
+            registry=registry,
+        )
+        self._store = Counter(
+            "tokenway_limits_store_unavailable",
+            "Limit store operations that failed, by operation and the outcome applied.",
+            ["operation", "outcome"],
+            registry=registry,
+        )
+
+    def charged(self, team: str, model: str, usage: Usage, cost: float, currency: str) -> None:
+        self._tokens.labels(team, model, "input").inc(usage.prompt_tokens)
+        self._tokens.labels(team, model, "output").inc(usage.completion_tokens)
+        if usage.cached_tokens:
+            self._tokens.labels(team, model, "cached_input").inc(usage.cached_tokens)
+        if cost:
+            self._cost.labels(team, model, currency).inc(cost)
+
+    def rejected(self, team: str, model: str, reason: str) -> None:
+        self._rejections.labels(team, model, reason).inc()
+
+    def store_unavailable(self, operation: str, outcome: str) -> None:
+        self._store.labels(operation, outcome).inc()

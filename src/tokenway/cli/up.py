@@ -1,0 +1,89 @@
+"""`tokenway up`: the embedded default (gateway + simulated fleet), or a platform file."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from tokenway.cli.serve import configure_logging, load_or_exit
+from tokenway.gateway.embedded import BASE_PUBLIC_NAME, embedded_platform
+from tokenway.gateway.gateway import Gateway
+from tokenway.gateway.run import run, serve_until_signal
+from tokenway.sim.fleet import DEFAULT_LORAS, start_fleet
+from tokenway.sim.profiles import DEFAULT_MODEL, PROFILES
+
+
+def _welcome(url: str, fleet_urls: list[str]) -> str:
+    lines = [f"[bold]tokenway gateway[/bold] on {url}"]
+    if fleet_urls:
+        lines.append(f"simulated vLLM fleet: {', '.join(fleet_urls)}")
+    lines += [
+        "",
+        "[bold]curl[/bold]",
+        f"  curl -s {url}/v1/chat/completions -H 'content-type: application/json' \\",
+        f"    -d '{{\"model\": \"{BASE_PUBLIC_NAME}\", "
+        '"messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 32}\'',
+        "",
+        "[bold]OpenAI SDK[/bold]",
+        "  from openai import OpenAI",
+        f'  client = OpenAI(base_url="{url}/v1", api_key="unused")',
+        f'  stream = client.chat.completions.create(model="{BASE_PUBLIC_NAME}", stream=True,',
+        '      messages=[{"role": "user", "content": "Hello!"}], max_tokens=32)',
+        "  for chunk in stream: print(chunk.choices[0].delta.content or '', end='')",
+        "",
+        f"[bold]bench[/bold]  tokenway bench --target {url} --model {BASE_PUBLIC_NAME}",
+        f"[bold]metrics[/bold]  {url}/metrics    models: {url}/v1/models",
+        "Stop with Ctrl-C.",
+    ]
+    return "\n".join(lines)
+
+
+async def _up(
+    config_path: Path | None, port: int | None, replicas: int, profile: str, host: str
+) -> None:
+    fleet = None
+    if config_path is None:
+        fleet = await start_fleet(replicas, host="127.0.0.1", profile=profile)
+        platform = embedded_platform(fleet.urls, DEFAULT_MODEL, DEFAULT_LORAS, port or 8080)
+    else:
+        platform = load_or_exit(config_path)
+    gateway = Gateway(platform)
+    bind_port = platform.gateway.port if port is None else port
+
+    def ready(bound: int) -> None:
+        url = f"http://{host}:{bound}"
+        Console().print(_welcome(url, fleet.urls if fleet else []), highlight=False, soft_wrap=True)
+
+    try:
+        await serve_until_signal(gateway, host, bind_port, config_path, ready)
+    finally:
+        if fleet is not None:
+            await asyncio.shield(fleet.stop())
+
+
+def up(
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Platform file; without it, start a simulated fleet."
+    ),
+    port: int | None = typer.Option(
+        None, "--port", "-p", help="Gateway port (default 8080 or the file's; 0 picks a free one)."
+    ),
+    replicas: int = typer.Option(4, help="Simulated replicas (embedded default only)."),
+    profile: str = typer.Option(
+        "h100-8b", help=f"Simulator hardware profile: {', '.join(PROFILES)}."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Listen address."),
+    log_level: str = typer.Option("warning", help="Log level; access log lines are INFO."),
+) -> None:
+    """Start the gateway; with no platform file, in front of a simulated vLLM fleet."""
+    if profile not in PROFILES:
+        raise typer.BadParameter(f"unknown profile {profile!r}", param_hint="--profile")
+    configure_logging(log_level)
+    run(_up(config, port, replicas, profile, host))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)

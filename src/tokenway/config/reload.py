@@ -1,0 +1,89 @@
+"""Hot reload: re-read the platform file when it changes or on SIGHUP; keep the old one if bad."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from tokenway.config.errors import ConfigError
+from tokenway.config.loader import load_platform
+from tokenway.config.platform import PlatformConfig
+
+log = logging.getLogger(__name__)
+
+
+def _digest(path: Path) -> bytes | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).digest()
+    except OSError:
+        return None
+
+
+class ConfigWatcher:
+    """Polls the file's content hash; a valid new file is handed to `apply`, an invalid one to
+    `rejected`, and the running configuration stays until a valid file arrives."""
+
+    def __init__(
+        self,
+        path: Path,
+        apply: Callable[[PlatformConfig], None],
+        rejected: Callable[[ConfigError], None],
+        interval: float = 1.0,
+    ) -> None:
+        self.path = path
+        self.apply = apply
+        self.rejected = rejected
+        self.interval = interval
+        self._digest = _digest(path)
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def check(self, force: bool = False) -> bool:
+        """Reload if the content changed (or when forced); True if a new config was applied."""
+        digest = _digest(self.path)
+        if digest is None or (digest == self._digest and not force):
+            return False
+        self._digest = digest
+        try:
+            config = load_platform(self.path)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                log.error("configuration rejected, keeping the running one: %s", issue)
+            self.rejected(exc)
+            return False
+        self.apply(config)
+        return True
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+                forced = True
+            except TimeoutError:
+                forced = False
+            self._wake.clear()
+            self.check(force=forced)
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGHUP, self._wake.set)
+        except (NotImplementedError, RuntimeError):
+            log.warning("SIGHUP reload unavailable here; watching the file only")
+        self._task = loop.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        try:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        except (NotImplementedError, RuntimeError):
+            pass

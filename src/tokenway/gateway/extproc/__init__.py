@@ -1,0 +1,1 @@
+"""The Endpoint Picker data plane: tokenway's pipeline behind Envoy, over ext_proc."""

@@ -1,0 +1,45 @@
+"""Reading what Envoy sends: header maps, the subset hint and the served endpoint."""
+
+from __future__ import annotations
+
+from envoy.config.core.v3.base_pb2 import HeaderMap, Metadata
+from google.protobuf.struct_pb2 import Value
+
+from tokenway.gateway.extproc.protocol import (
+    LB_NAMESPACE,
+    SERVED_KEY,
+    SUBSET_KEY,
+    SUBSET_NAMESPACE,
+)
+
+
+def header_dict(headers: HeaderMap) -> dict[str, str]:
+    """Lower-case names to values; Envoy fills `raw_value` (bytes), older versions `value`."""
+    result: dict[str, str] = {}
+    for header in headers.headers:
+        value = header.raw_value.decode("utf-8", "replace") if header.raw_value else header.value
+        result[header.key.lower()] = value
+    return result
+
+
+def _value(metadata: Metadata, namespace: str, key: str) -> Value | None:
+    if namespace not in metadata.filter_metadata:
+        return None
+    fields = metadata.filter_metadata[namespace].fields
+    return fields[key] if key in fields else None
+
+
+def subset_hint(metadata: Metadata) -> frozenset[str] | None:
+    """The endpoints the gateway allows ("ip:port"); None when it sent no hint."""
+    value = _value(metadata, SUBSET_NAMESPACE, SUBSET_KEY)
+    if value is None:
+        return None
+    if value.HasField("list_value"):
+        return frozenset(v.string_value for v in value.list_value.values if v.string_value)
+    # Some gateways send the list as one comma-separated string.
+    return frozenset(part.strip() for part in value.string_value.split(",") if part.strip())
+
+
+def served_endpoint(metadata: Metadata) -> str | None:
+    value = _value(metadata, LB_NAMESPACE, SERVED_KEY)
+    return value.string_value or None if value is not None else None

@@ -1,0 +1,121 @@
+"""The Gateway object: built from a platform file, owns the pipeline and the data-plane edges."""
+
+from __future__ import annotations
+
+import logging
+import random
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from tokenway.config.platform import PlatformConfig
+from tokenway.datalayer.registry import EndpointRegistry
+from tokenway.datalayer.scraper import MetricsScraper
+from tokenway.gateway.errors import GatewayError
+from tokenway.gateway.factory import build_state
+from tokenway.gateway.pipeline import Pipeline
+from tokenway.gateway.proxy import Forwarder
+from tokenway.gateway.state import Stages
+from tokenway.telemetry.access_log import AccessLog
+from tokenway.telemetry.metrics import GatewayMetrics
+
+log = logging.getLogger(__name__)
+
+
+class Gateway:
+    """One gateway replica. `start()` opens the client pool and scrapers; `stop()` closes them."""
+
+    def __init__(
+        self,
+        config: PlatformConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.metrics = GatewayMetrics(CollectorRegistry())
+        self.registry = EndpointRegistry(clock)
+        self.metrics.watch_pools(self.registry)
+        self.stages = self._build_stages(config)
+        state = build_state(config, self.registry, self.stages, clock, self.rng)
+        self.pipeline = Pipeline(
+            state, self.metrics, AccessLog(config.gateway.access_log), clock, self.rng
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self._scraper: MetricsScraper | None = None
+        self._forwarder: Forwarder | None = None
+
+    def _build_stages(self, config: PlatformConfig) -> Stages:
+        return Stages()
+
+    @property
+    def config(self) -> PlatformConfig:
+        return self.pipeline.state.config
+
+    @property
+    def forwarder(self) -> Forwarder:
+        assert self._forwarder is not None, "Gateway.start() was not awaited"
+        return self._forwarder
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=0, ttl_dns_cache=300, keepalive_timeout=60, enable_cleanup_closed=True
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
+        )
+        self._forwarder = Forwarder(self._session, self.pipeline, self.clock)
+        settings = self.config.gateway
+        self._scraper = MetricsScraper(
+            self.registry,
+            self._session,
+            interval=settings.metrics_interval,
+        )
+        self._scraper.start()
+
+    async def stop(self) -> None:
+        if self._scraper is not None:
+            await self._scraper.stop()
+        if self._session is not None:
+            await self._session.close()
+
+    def reload(self, config: PlatformConfig) -> None:
+        """Apply a validated configuration; requests in flight finish under the old one."""
+        stages = self._build_stages(config)
+        state = build_state(
+            config, self.registry, stages, self.clock, self.rng, previous=self.pipeline.state
+        )
+        self.pipeline.swap(state)
+        self.pipeline.access_log.enabled = config.gateway.access_log
+        self.stages = stages
+        self.metrics.config_reloads.labels("applied").inc()
+        log.info("configuration applied: %d pools, %d models", len(config.pools), len(config.models))
+
+    def ready(self) -> bool:
+        """Ready once every pool has at least one healthy endpoint."""
+        state = self.pipeline.state
+        return all(
+            any(snapshot.healthy for snapshot in state.registry.snapshots(name))
+            for name in state.pools
+        )
+
+    def peer_uris(self, request: web.Request) -> tuple[str, ...]:
+        transport = request.transport
+        if transport is None:
+            return ()
+        ssl_object: ssl.SSLObject | None = transport.get_extra_info("ssl_object")
+        if ssl_object is None:
+            return ()
+        cert: dict[str, Any] | None = ssl_object.getpeercert()
+        if not cert:
+            return ()
+        return tuple(value for kind, value in cert.get("subjectAltName", ()) if kind == "URI")
+
+    async def usage_report(self, team: str) -> dict[str, Any]:
+        raise GatewayError(404, "usage reporting needs teams with limits in the platform file")

@@ -1,0 +1,115 @@
+"""Stage 1, parse: an inbound OpenAI request -> a RequestContext, or a 400/404/413 error."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from tokenway.gateway.context import InboundRequest, RequestContext
+from tokenway.gateway.errors import GatewayError
+
+OPERATIONS = {
+    "/v1/chat/completions": "chat",
+    "/v1/completions": "completion",
+    "/v1/embeddings": "embedding",
+}
+
+CHARS_PER_TOKEN = 4
+"""A cheap, engine-independent prompt-length estimate (the simulator tokenizes the same way)."""
+
+MAX_TOKENS_LIMIT = 1_000_000
+
+
+def estimate_tokens(text: str) -> int:
+    return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part.get("text", "") for part in content if isinstance(part, dict)
+        )
+    return ""
+
+
+def prompt_text(operation: str, body: dict[str, Any]) -> str:
+    """The prompt as one string: chat messages serialised in order, or the completion prompt."""
+    if operation == "chat":
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise GatewayError(400, "'messages' must be a non-empty list", param="messages")
+        parts = []
+        for message in messages:
+            if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                raise GatewayError(400, "each message needs a 'role'", param="messages")
+            parts.append(f"<|{message['role']}|>{_content_text(message.get('content'))}")
+        return "".join(parts)
+    key = "input" if operation == "embedding" else "prompt"
+    value = body.get(key)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "".join(value)
+    if isinstance(value, list) and all(isinstance(v, int) for v in value):
+        return " ".join(map(str, value))
+    raise GatewayError(400, f"'{key}' must be a string or a list of strings", param=key)
+
+
+def _max_tokens(body: dict[str, Any]) -> int | None:
+    for key in ("max_completion_tokens", "max_tokens"):
+        value = body.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise GatewayError(400, f"'{key}' must be an integer", param=key)
+        if not 1 <= value <= MAX_TOKENS_LIMIT:
+            raise GatewayError(400, f"'{key}' must be between 1 and {MAX_TOKENS_LIMIT}", param=key)
+        return value
+    return None
+
+
+def parse_request(inbound: InboundRequest, received_at: float, max_bytes: int) -> RequestContext:
+    """Validate the envelope of an OpenAI request; the model name is resolved later."""
+    operation = OPERATIONS.get(inbound.path)
+    if operation is None:
+        raise GatewayError(404, f"no such endpoint: {inbound.method} {inbound.path}")
+    if len(inbound.body) > max_bytes:
+        raise GatewayError(
+            413, f"request body exceeds {max_bytes} bytes", code="request_too_large"
+        )
+    try:
+        body = json.loads(inbound.body)
+    except (ValueError, UnicodeDecodeError):
+        raise GatewayError(400, "the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise GatewayError(400, "the request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise GatewayError(400, "'model' is required", param="model")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise GatewayError(400, "'stream' must be a boolean", param="stream")
+    if operation == "embedding" and stream:
+        raise GatewayError(400, "embeddings cannot be streamed", param="stream")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise GatewayError(400, "'stream_options' must be an object", param="stream_options")
+    text = prompt_text(operation, body)
+    headers = inbound.headers
+    return RequestContext(
+        request_id=headers.get("x-request-id") or uuid.uuid4().hex,
+        operation=operation,
+        inbound=inbound,
+        body=body,
+        received_at=received_at,
+        model=model,
+        stream=stream,
+        client_wants_usage=bool(stream and options and options.get("include_usage")),
+        max_tokens=_max_tokens(body),
+        prompt_text=text,
+        prompt_tokens_estimate=estimate_tokens(text),
+        fairness_id=headers.get("x-gateway-inference-fairness-id") or "default-flow",
+    )

@@ -1,0 +1,89 @@
+"""Running a gateway until a signal: the HTTP listener, hot reload and clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from tokenway.config.errors import ConfigError
+from tokenway.config.reload import ConfigWatcher
+from tokenway.gateway.gateway import Gateway
+from tokenway.gateway.server import build_app
+
+log = logging.getLogger(__name__)
+
+
+async def start_listener(
+    gateway: Gateway, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, int]:
+    """Serve the gateway's HTTP API; returns the runner and the bound port (port 0 = any free)."""
+    runner = web.AppRunner(
+        build_app(gateway), handler_cancellation=True, access_log=None, shutdown_timeout=5.0
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=1024)
+    await site.start()
+    return runner, int(runner.addresses[0][1])
+
+
+async def wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def serve_until_signal(
+    gateway: Gateway,
+    host: str,
+    port: int,
+    config_path: Path | None = None,
+    on_ready: Callable[[int], Awaitable[None] | None] | None = None,
+) -> None:
+    """Start the gateway, watch its config file, serve until SIGINT/SIGTERM, then drain."""
+    await gateway.start()
+    runner, bound = await start_listener(gateway, host, port)
+    watcher = None
+    if config_path is not None:
+
+        def rejected(error: ConfigError) -> None:
+            gateway.metrics.config_reloads.labels("rejected").inc()
+
+        watcher = ConfigWatcher(config_path, gateway.reload, rejected)
+        watcher.start()
+    try:
+        if on_ready is not None:
+            result = on_ready(bound)
+            if result is not None:
+                await result
+        await wait_for_signal()
+        log.info("shutting down: draining requests in flight")
+    finally:
+        if watcher is not None:
+            await watcher.stop()
+        await runner.cleanup()
+        await gateway.stop()
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine on uvloop where available."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(main)

@@ -1,0 +1,108 @@
+"""The standalone data plane: an aiohttp server speaking the OpenAI HTTP API."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from tokenway.gateway.context import InboundRequest
+from tokenway.gateway.errors import GatewayError
+from tokenway.gateway.gateway import Gateway
+from tokenway.gateway.parse import OPERATIONS
+
+_EXPLAIN_HEADER = "x-tokenway-explain"
+
+
+def error_response(error: GatewayError, request_id: str | None = None) -> web.Response:
+    response = web.Response(
+        status=error.status, body=error.body_bytes(), content_type="application/json"
+    )
+    response.headers.update(error.headers)
+    if request_id:
+        response.headers["x-request-id"] = request_id
+    return response
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """The body, refusing early (413) when it is or becomes larger than the limit."""
+    if request.content_length is not None and request.content_length > limit:
+        raise GatewayError(413, f"request body exceeds {limit} bytes", code="request_too_large")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise GatewayError(413, f"request body exceeds {limit} bytes", code="request_too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class GatewayApp:
+    """HTTP handlers over a Gateway; nothing here decides anything."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    async def openai(self, request: web.Request) -> web.StreamResponse:
+        gateway = self.gateway
+        started = gateway.clock()
+        limit = gateway.pipeline.state.config.gateway.max_request_bytes
+        try:
+            body = await _read_body(request, limit)
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            inbound = InboundRequest(
+                method=request.method,
+                path=request.path,
+                headers=request.headers,
+                body=body,
+                peer=str(peer[0]) if peer else "",
+                peer_certificate_uris=gateway.peer_uris(request),
+            )
+            explain = request.headers.get(_EXPLAIN_HEADER, "").lower() in ("1", "true")
+            prepared = await gateway.pipeline.prepare(inbound, explain=explain)
+        except GatewayError as exc:
+            return error_response(exc, request.headers.get("x-request-id"))
+        gateway.metrics.overhead.observe(gateway.clock() - started)
+        return await gateway.forwarder.forward(request, prepared)
+
+    async def models(self, request: web.Request) -> web.Response:
+        state = self.gateway.pipeline.state
+        data = [
+            {"id": spec.name, "object": "model", "owned_by": "tokenway", "pool": spec.pool}
+            for spec in state.config.models
+        ]
+        return web.json_response({"object": "list", "data": data})
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def ready(self, request: web.Request) -> web.Response:
+        ready = self.gateway.ready()
+        return web.json_response({"ready": ready}, status=200 if ready else 503)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        payload = generate_latest(self.gateway.metrics.registry)
+        return web.Response(body=payload, headers={"content-type": CONTENT_TYPE_LATEST})
+
+    async def usage(self, request: web.Request) -> web.Response:
+        team = request.match_info["team"]
+        try:
+            report = await self.gateway.usage_report(team)
+        except GatewayError as exc:
+            return error_response(exc)
+        return web.json_response(report, dumps=lambda v: json.dumps(v, default=str))
+
+
+def build_app(gateway: Gateway) -> web.Application:
+    handlers = GatewayApp(gateway)
+    # The body limit is enforced per request from the live configuration, not by aiohttp.
+    app = web.Application(client_max_size=2**62)
+    for path in OPERATIONS:
+        app.router.add_post(path, handlers.openai)
+    app.router.add_get("/v1/models", handlers.models)
+    app.router.add_get("/health", handlers.health)
+    app.router.add_get("/ready", handlers.ready)
+    app.router.add_get("/metrics", handlers.metrics)
+    app.router.add_get("/admin/usage/{team}", handlers.usage)
+    return app

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+
+from tokenway.bench.client import BenchClient, ClientOptions, Target
+from tokenway.bench.datasets import SharedPrefix, Synthetic, fixed
+from tokenway.bench.load import ConcurrencyStage, RateStage, Stage
+from tokenway.bench.record import WARMUP_STAGE, RequestRecord
+from tokenway.bench.runner import Plan, run_plan
+from tokenway.bench.sweep import Sweep
+from tokenway.sim.faults import FaultConfig
+
+from .conftest import faulty
+
+SMALL = Synthetic(input_len=fixed(16), output_len=fixed(4))
+
+
+def clients(*urls: str) -> list[BenchClient]:
+    origin = time.monotonic()
+    return [
+        BenchClient(Target(f"t{i}", url), ClientOptions(), origin) for i, url in enumerate(urls)
+    ]
+
+
+async def run(urls: list[str], plan: Plan, dataset: object = SMALL) -> tuple[list, list]:
+    stages: list[tuple[str, int, Stage]] = []
+    seen: list[RequestRecord] = []
+    bench = clients(*urls)
+    for c in bench:
+        await c.__aenter__()
+    try:
+        runs = await run_plan(
+            bench, dataset, plan, seen.append, lambda *a: stages.append(a)  # type: ignore[arg-type]
+        )
+    finally:
+        for c in bench:
+            await c.__aexit__(None, None, None)
+    return runs, stages
+
+
+def max_in_flight(records: list[RequestRecord]) -> int:
+    events = sorted([(r.start, 1) for r in records] + [(r.end, -1) for r in records])
+    level = peak = 0
+    for _, step in events:
+        level += step
+        peak = max(peak, level)
+    return peak
+
+
+async def test_rate_stages_send_on_schedule_after_warmup(instant: str) -> None:
+    plan = Plan(
+        stages=(RateStage(40, count=20, process="constant"), RateStage(80, count=16)),
+        warmup=0.25,
+    )
+    [target], stages = await run([instant], plan)
+    by_stage = Counter(r.stage for r in target.records)
+    assert by_stage == {WARMUP_STAGE: 10, 0: 20, 1: 16}
+    assert [index for _, index, _ in stages] == [WARMUP_STAGE, 0, 1]
+    assert all(r.ok for r in target.records)
+    stage0 = [r for r in target.records if r.stage == 0]
+    offsets = [r.scheduled - stage0[0].scheduled for r in stage0]
+    assert offsets == pytest.approx([i / 40 for i in range(20)])
+    assert all(r.start >= r.scheduled for r in target.records)
+
+
+async def test_concurrency_stage_keeps_the_level(h100: str) -> None:
+    plan = Plan(stages=(ConcurrencyStage(3, count=12),))
+    [target], _ = await run([h100], plan)
+    assert len(target.records) == 12
+    assert max_in_flight(target.records) == 3
+
+
+async def test_sweep_stops_when_the_target_fails() -> None:
+    fleet = await faulty(FaultConfig(error_rate=1.0))
+    try:
+        plan = Plan(sweep=Sweep(start=20, stage_duration=0.3, max_stages=4))
+        [target], stages = await run(fleet.urls, plan)
+    finally:
+        await fleet.stop()
+    assert len(stages) == 1 and target.saturated is not None and "failed" in target.saturated
+
+
+async def test_sweep_climbs_while_the_target_keeps_up(instant: str) -> None:
+    plan = Plan(sweep=Sweep(start=10, stage_duration=1.0, max_stages=3))
+    [target], stages = await run([instant], plan)
+    assert [s.rate for _, _, s in stages] == [10, 20, 40]  # type: ignore[union-attr]
+    assert target.saturated is None
+
+
+async def test_compare_sends_identical_workloads_interleaved(instant: str) -> None:
+    other = await faulty(FaultConfig())
+    try:
+        plan = Plan(stages=(RateStage(50, count=6), RateStage(50, count=6)), seed=3)
+        dataset = SharedPrefix(num_groups=2, prompts_per_group=3, system_prompt_len=32)
+        runs, stages = await run([instant, other.urls[0]], plan, dataset)
+    finally:
+        await other.stop()
+    assert [(name, index) for name, index, _ in stages] == [
+        ("t0", 0), ("t1", 0), ("t1", 1), ("t0", 1)
+    ]
+    first, second = runs
+    assert [r.group for r in first.records] == [r.group for r in second.records]
+    assert [r.input_tokens for r in first.records] == [r.input_tokens for r in second.records]

@@ -1,0 +1,212 @@
+"""The ext_proc stream state machine, driven over real gRPC as Envoy would drive it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+
+import grpc
+import pytest
+from conftest import chat
+from envoy.config.core.v3.base_pb2 import HeaderMap, HeaderValue, Metadata
+from envoy.extensions.filters.http.ext_proc.v3.processing_mode_pb2 import ProcessingMode
+from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
+from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
+from google.protobuf.struct_pb2 import Struct
+
+from tokenway.config.platform import PlatformConfig
+from tokenway.gateway.extproc.protocol import MAX_BODY_CHUNK
+from tokenway.gateway.extproc.server import EppServer, start_epp
+from tokenway.gateway.gateway import Gateway
+
+ENDPOINTS = ["http://10.0.0.1:8000", "http://10.0.0.2:8000", "http://10.0.0.3:8001"]
+FULL_DUPLEX = ProcessingMode.FULL_DUPLEX_STREAMED
+BUFFERED = ProcessingMode.BUFFERED
+
+
+def config(**gateway: object) -> PlatformConfig:
+    return PlatformConfig.model_validate(
+        {
+            "gateway": {"accessLog": False, **gateway},
+            "pools": [{"name": "pool", "endpoints": ENDPOINTS}],
+            "models": [{"name": "m", "pool": "pool", "model": "served-m"}],
+        }
+    )
+
+
+@pytest.fixture
+async def picker() -> AsyncIterator[tuple[EppServer, Gateway]]:
+    gateway = Gateway(config(maxRequestBytes="300Ki"))
+    server = await start_epp(gateway.pipeline, ("127.0.0.1", 0), ("127.0.0.1", 0))
+    try:
+        yield server, gateway
+    finally:
+        await server.stop(grace=0)
+
+
+def headers_message(
+    mode: int = FULL_DUPLEX,
+    *,
+    end_of_stream: bool = False,
+    subset: list[str] | None = None,
+    path: str = "/v1/chat/completions",
+    **extra: str,
+) -> pb.ProcessingRequest:
+    pairs = {":method": "POST", ":path": path, "content-type": "application/json", **extra}
+    message = pb.ProcessingRequest(
+        request_headers=pb.HttpHeaders(
+            headers=HeaderMap(
+                headers=[HeaderValue(key=k, raw_value=v.encode()) for k, v in pairs.items()]
+            ),
+            end_of_stream=end_of_stream,
+        ),
+        protocol_config=pb.ProtocolConfiguration(
+            request_body_mode=mode, response_body_mode=FULL_DUPLEX
+        ),
+    )
+    if subset is not None:
+        hint = Struct()
+        hint.update({"x-gateway-destination-endpoint-subset": subset})
+        message.metadata_context.CopyFrom(Metadata(filter_metadata={"envoy.lb.subset_hint": hint}))
+    return message
+
+
+def body_messages(body: bytes, chunk: int = 16_384) -> list[pb.ProcessingRequest]:
+    pieces = [body[i : i + chunk] for i in range(0, len(body), chunk)]
+    return [
+        pb.ProcessingRequest(
+            request_body=pb.HttpBody(body=piece, end_of_stream=i == len(pieces) - 1)
+        )
+        for i, piece in enumerate(pieces)
+    ]
+
+
+async def exchange(
+    server: EppServer, messages: Sequence[pb.ProcessingRequest], expect: int
+) -> list[pb.ProcessingResponse]:
+    """Send every message, then read `expect` responses (Envoy keeps the stream open)."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        call = pb_grpc.ExternalProcessorStub(channel).Process()
+        for message in messages:
+            await call.write(message)
+        responses = [await call.read() for _ in range(expect)]
+        await call.done_writing()
+        return responses
+
+
+def set_headers(response: pb.CommonResponse) -> dict[str, str]:
+    return {
+        h.header.key: h.header.raw_value.decode() for h in response.header_mutation.set_headers
+    }
+
+
+async def test_full_duplex_decides_after_the_body_and_resends_it_in_chunks(picker) -> None:
+    server, _ = picker
+    body = json.dumps(chat(content="x" * 200_000)).encode()
+    expected = json.dumps(
+        {**json.loads(body), "model": "served-m"}, separators=(",", ":")
+    ).encode()
+    chunks = -(-len(expected) // MAX_BODY_CHUNK)
+    responses = await exchange(server, [headers_message(), *body_messages(body)], 1 + chunks)
+    first = responses[0]
+    assert first.WhichOneof("response") == "request_headers"
+    common = first.request_headers.response
+    assert common.clear_route_cache
+    headers = set_headers(common)
+    destination = headers["x-gateway-destination-endpoint"]
+    assert destination.split(",")[0] in {"10.0.0.1:8000", "10.0.0.2:8000", "10.0.0.3:8001"}
+    lb = first.dynamic_metadata.fields["envoy.lb"].struct_value
+    assert lb.fields["x-gateway-destination-endpoint"].string_value == destination
+    assert headers["content-length"] == str(len(expected))
+    streamed = [r.request_body.response.body_mutation.streamed_response for r in responses[1:]]
+    assert all(len(s.body) <= MAX_BODY_CHUNK for s in streamed)
+    assert [s.end_of_stream for s in streamed] == [False] * (chunks - 1) + [True]
+    assert b"".join(s.body for s in streamed) == expected
+
+
+async def test_buffered_mode_routes_in_the_body_response(picker) -> None:
+    server, _ = picker
+    body = json.dumps(chat()).encode()
+    responses = await exchange(
+        server, [headers_message(BUFFERED), *body_messages(body, chunk=len(body))], 2
+    )
+    assert responses[0].WhichOneof("response") == "request_headers"
+    assert not responses[0].request_headers.response.header_mutation.set_headers
+    common = responses[1].request_body.response
+    assert common.clear_route_cache
+    assert "x-gateway-destination-endpoint" in set_headers(common)
+    assert json.loads(common.body_mutation.body)["model"] == "served-m"
+
+
+async def test_subset_hint_restricts_the_choice(picker) -> None:
+    server, _ = picker
+    body = json.dumps(chat()).encode()
+    for _ in range(5):
+        responses = await exchange(
+            server, [headers_message(subset=["10.0.0.3:8001"]), *body_messages(body)], 2
+        )
+        headers = set_headers(responses[0].request_headers.response)
+        assert headers["x-gateway-destination-endpoint"] == "10.0.0.3:8001"
+
+
+@pytest.mark.parametrize(
+    ("subset", "body", "status", "fragment"),
+    [
+        ([], json.dumps(chat()).encode(), 503, "no endpoints"),
+        (["10.9.9.9:1"], json.dumps(chat()).encode(), 503, "no ready endpoint"),
+        (None, b"{not json", 400, "not valid JSON"),
+        (None, json.dumps(chat(model="nope")).encode(), 404, "nope"),
+        (None, json.dumps(chat(content="y" * 400_000)).encode(), 413, "exceeds"),
+    ],
+)
+async def test_rejections_are_immediate_openai_errors(
+    picker, subset: list[str] | None, body: bytes, status: int, fragment: str
+) -> None:
+    server, _ = picker
+    messages = [headers_message(subset=subset), *body_messages(body)]
+    (response,) = await exchange(server, messages, 1)
+    immediate = response.immediate_response
+    assert immediate.status.code == status
+    error = json.loads(immediate.body)["error"]
+    assert fragment in error["message"]
+    assert {"message", "type", "code"} <= error.keys()
+
+
+async def test_request_without_body_is_decided_on_headers(picker) -> None:
+    server, _ = picker
+    (response,) = await exchange(server, [headers_message(end_of_stream=True)], 1)
+    assert response.immediate_response.status.code == 400
+
+
+async def test_response_is_echoed_and_usage_settled(picker) -> None:
+    server, gateway = picker
+    body = json.dumps(chat(stream=True)).encode()
+    events = [
+        b'data: {"choices":[{"delta":{"content":"a"}}]}\n\n',
+        b'data: {"choices":[{"delta":{"content":"b"}}]}\n\n',
+        b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}\n\n',
+        b"data: [DONE]\n\n",
+    ]
+    stream = b"".join(events)
+    response_messages = [
+        pb.ProcessingRequest(
+            response_headers=pb.HttpHeaders(
+                headers=HeaderMap(headers=[HeaderValue(key=":status", raw_value=b"200")])
+            )
+        ),
+        # Split mid-event: the relay must still hand on whole events only.
+        pb.ProcessingRequest(response_body=pb.HttpBody(body=stream[:30])),
+        pb.ProcessingRequest(response_body=pb.HttpBody(body=stream[30:], end_of_stream=True)),
+    ]
+    messages = [headers_message(), *body_messages(body), *response_messages]
+    responses = await exchange(server, messages, 5)
+    relayed = [r.response_body.response.body_mutation.streamed_response for r in responses[3:]]
+    assert relayed[-1].end_of_stream
+    # The client did not ask for usage: the chunk the gateway requested is not passed on.
+    assert b"".join(r.body for r in relayed) == events[0] + events[1] + events[3]
+    samples = {
+        (s.name, s.labels.get("gen_ai_token_type")): s.value
+        for metric in gateway.metrics.registry.collect()
+        for s in metric.samples
+    }
+    assert samples[("gen_ai_client_token_usage_sum", "output")] == 2

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import pytest
+
+from tokenway.config.processors import PII_KINDS, EntropyRule
+from tokenway.processing.pii_patterns import (
+    bits_per_char,
+    detectors,
+    dni_valid,
+    find,
+    iban_valid,
+    luhn_valid,
+    redact,
+)
+
+TABLE = detectors(PII_KINDS, EntropyRule())
+
+
+def kinds(text: str) -> list[str]:
+    return [f.kind for f in find(text, TABLE)]
+
+
+def found(text: str) -> list[str]:
+    return [text[f.start : f.end] for f in find(text, TABLE)]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("mail jane.doe+work@example.co.uk today", "email", "jane.doe+work@example.co.uk"),
+        ("écrivez à jörg.müller@exämple.de svp", "email", "jörg.müller@exämple.de"),
+        ("call (555) 123-4567 now", "phone", "(555) 123-4567"),
+        ("call +44 20 7946 0958 now", "phone", "+44 20 7946 0958"),
+        ("whatsapp +14155552671", "phone", "+14155552671"),
+        ("card 4111 1111 1111 1111 exp", "credit-card", "4111 1111 1111 1111"),
+        ("card 5500-0000-0000-0004.", "credit-card", "5500-0000-0000-0004"),
+        ("full-width ４１１１１１１１１１１１１１１１ card", "credit-card", "４１１１１１１１１１１１１１１１"),
+        ("IBAN DE89 3704 0044 0532 0130 00 PLEASE", "iban", "DE89 3704 0044 0532 0130 00"),
+        ("iban GB82WEST12345698765432.", "iban", "GB82WEST12345698765432"),
+        ("ssn 123-45-6789", "us-ssn", "123-45-6789"),
+        ("NI number AB 12 34 56 C", "uk-nino", "AB 12 34 56 C"),
+        ("DNI 12345678Z", "es-dni", "12345678Z"),
+        ("key sk-proj-Abc123def456GHI789jkl012mno", "api-key", "sk-proj-Abc123def456GHI789jkl012mno"),
+        ("aws AKIAIOSFODNN7EXAMPLE here", "api-key", "AKIAIOSFODNN7EXAMPLE"),
+        ("token ghp_" + "a1B2c3D4e5" * 4, "api-key", "ghp_" + "a1B2c3D4e5" * 4),
+        ("secret=Zx9Qw2Er7Ty4Ui1Op8As5Df3Gh6Jk0LmN", "secret", "Zx9Qw2Er7Ty4Ui1Op8As5Df3Gh6Jk0LmN"),
+    ],
+)
+def test_detects(text: str, kind: str, value: str) -> None:
+    assert kinds(text) == [kind]
+    assert found(text) == [value]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "no personal data here, just prose about the weather",
+        "an @mention and user@localhost are not addresses",
+        "card 4111 1111 1111 1112 fails Luhn",
+        "the date 2024-01-15 and version 1.2.3",
+        "server 192.168.100.200 is up",
+        "order 1234567890 shipped",
+        "IBAN DE89 3704 0044 0532 0130 01 has a bad checksum",
+        "ssn 000-12-3456 and 666-12-3456 are never issued",
+        "NI number BG 12 34 56 C uses a prefix never issued",
+        "DNI 12345678A has the wrong letter",
+        "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "uuid 123e4567-e89b-12d3-a456-426614174000",
+        "a long word: pneumonoultramicroscopicsilicovolcanoconiosis",
+        "emoji 😀 and 中文 text without numbers",
+    ],
+)
+def test_ignores(text: str) -> None:
+    assert kinds(text) == []
+
+
+def test_checksums() -> None:
+    assert luhn_valid("4111111111111111")
+    assert not luhn_valid("4111111111111121")
+    assert iban_valid("NL91 ABNA 0417 1643 00")
+    assert not iban_valid("NL91 ABNA 0417 1643 01")
+    assert dni_valid("12345678Z")
+    assert not dni_valid("12345678Q")
+    assert bits_per_char("aaaa") == 0.0
+    assert bits_per_char("abcd") == 2.0
+
+
+def test_overlaps_resolve_to_one_finding_in_text_order() -> None:
+    text = "a@b.io then 4111-1111-1111-1111 then a@b.io"
+    assert kinds(text) == ["email", "credit-card", "email"]
+
+
+def test_redact_replaces_each_finding_with_its_placeholder() -> None:
+    text = "mail a@b.io or call 555-123-4567."
+    assert redact(text, find(text, TABLE), "<{kind}>") == "mail <email> or call <phone>."
+
+
+def test_only_configured_kinds_are_detected() -> None:
+    table = detectors(["email"], EntropyRule())
+    assert [f.kind for f in find("a@b.io 555-123-4567", table)] == ["email"]
+
+
+def test_entropy_rule_is_configurable() -> None:
+    token = "Zx9Qw2Er7Ty4Ui1Op8As5Df3"
+    assert find(token, detectors(["secret"], EntropyRule())) == []
+    assert find(token, detectors(["secret"], EntropyRule(min_length=20))) != []
+
+
+def test_long_runs_scan_in_linear_time() -> None:
+    # A backtracking pattern would take minutes on these; each must finish a single scan.
+    for text in ("a" * 200_000, "1 " * 100_000, "A1" * 100_000, "a." * 100_000 + "@"):
+        find(text, TABLE)

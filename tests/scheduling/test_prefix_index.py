@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from tokenway.scheduling.prefix_index import PrefixIndex, block_hashes
+from tokenway.scheduling.scheduler import Outcome
+from tokenway.scheduling.scorers.prefix_cache import PrefixCacheParams, PrefixCacheScorer
+
+from .helpers import endpoint, request
+
+A, B, C = "http://a:1", "http://b:1", "http://c:1"
+
+
+def test_hashes_are_chained_seeded_by_model_and_only_full_blocks() -> None:
+    text = "x" * 64 * 3 + "y" * 10
+    hashes = block_hashes("m", text, 64, 256)
+    assert len(hashes) == 3
+    # Identical blocks hash differently by position, because each hash chains the previous one.
+    assert len(set(hashes)) == 3
+    assert block_hashes("other", text, 64, 256) != hashes
+    assert block_hashes("m", text, 64, 2) == hashes[:2]
+    assert block_hashes("m", "short", 64, 256) == []
+
+
+def test_match_counts_consecutive_leading_blocks_only() -> None:
+    index = PrefixIndex(capacity=100)
+    hashes = [1, 2, 3, 4]
+    index.insert(A, hashes)
+    index.insert(B, [1, 2])
+    index.insert(C, [2, 3, 4])  # holds later blocks but not the first: no prefix match
+    assert index.match(hashes, [A, B, C]) == {A: 4, B: 2}
+    assert index.match(hashes, [B]) == {B: 2}
+    assert index.match([9, 2], [A, B, C]) == {}
+
+
+def test_lru_eviction_drops_oldest_and_cleans_reverse_map() -> None:
+    index = PrefixIndex(capacity=3)
+    index.insert(A, [1, 2, 3])
+    index.insert(A, [7])  # evicts 3: within a prompt the tail is older than the root
+    assert index.size(A) == 3
+    assert index.match([1, 2, 3], [A]) == {A: 2}
+    index.insert(A, [2])  # touch 2, so 1 is now the least recently used
+    index.insert(A, [8])
+    assert index.match([1, 2], [A]) == {}
+    assert index.match([8], [A]) == {A: 1}
+    index.set_capacity(A, 1)
+    assert index.match([2], [A]) == {}
+    assert index.match([8], [A]) == {A: 1}
+    assert index.capacity(B) == 3
+
+
+def test_scorer_learns_the_chosen_endpoint() -> None:
+    scorer = PrefixCacheScorer(PrefixCacheParams())
+    eps = [endpoint(1), endpoint(2)]
+    system = "s" * 64 * 8
+    first = request(system + "q" * 64 * 2, request_id="1")
+    assert scorer.score(first, eps) == [0.0, 0.0]
+    scorer.picked(first, eps[1], 0.0)
+    second = request(system + "other question!" * 20, request_id="2")
+    scores = scorer.score(second, eps)
+    assert scores[0] == 0.0
+    assert 0.0 < scores[1] < 1.0
+    assert scores[1] == 8 / len(block_hashes("base", second.prompt, 64, 256))
+    assert scorer.score(first, eps) == [0.0, 1.0]
+
+
+def _learning_scorer() -> PrefixCacheScorer:
+    return PrefixCacheScorer(PrefixCacheParams(learn=True, lru_capacity_per_server=1000))
+
+
+def test_learning_shrinks_an_endpoint_whose_server_evicted() -> None:
+    scorer = _learning_scorer()
+    ep = endpoint(1)
+    prompt = "p" * 64 * 40
+    scorer.picked(request(prompt, request_id="warm"), ep, 0.0)
+    again = request(prompt, request_id="again")
+    assert scorer.score(again, [ep]) == [1.0]
+    scorer.picked(again, ep, 1.0)
+    # The server reports no cached tokens although the index predicted a full hit.
+    scorer.observe(Outcome(again, ep.url, ok=True, prompt_tokens=640, cached_tokens=0))
+    assert scorer.index.capacity(ep.url) == int(40 * 0.7)
+    assert scorer.index.size(ep.url) == 28
+
+
+def test_learning_keeps_capacity_when_hits_are_confirmed() -> None:
+    scorer = _learning_scorer()
+    ep = endpoint(1)
+    prompt = "p" * 64 * 40
+    scorer.picked(request(prompt, request_id="warm"), ep, 0.0)
+    again = request(prompt, request_id="again")
+    scorer.score(again, [ep])
+    scorer.picked(again, ep, 1.0)
+    scorer.observe(Outcome(again, ep.url, ok=True, prompt_tokens=640, cached_tokens=624))
+    assert scorer.index.capacity(ep.url) == 1000
+    assert scorer.index.size(ep.url) == 40
+
+
+def test_learning_takes_capacity_from_server_metrics() -> None:
+    scorer = _learning_scorer()
+    ep = endpoint(1, num_blocks=10, block_size=16)  # 160 tokens = 640 chars = 10 index blocks
+    scorer.picked(request("p" * 64 * 40, request_id="x"), ep, 0.0)
+    assert scorer.index.capacity(ep.url) == 10
+    assert scorer.index.size(ep.url) == 10
+
+
+def test_reference_mode_ignores_outcomes() -> None:
+    scorer = PrefixCacheScorer(PrefixCacheParams(lru_capacity_per_server=1000))
+    ep = endpoint(1)
+    req = request("p" * 64 * 40, request_id="x")
+    scorer.score(req, [ep])
+    scorer.picked(req, ep, 0.0)
+    scorer.observe(Outcome(req, ep.url, ok=True, prompt_tokens=640, cached_tokens=0))
+    assert scorer.index.capacity(ep.url) == 1000
