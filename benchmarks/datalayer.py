@@ -2,10 +2,11 @@
 
 1. Parse: each engine's page (the test fixtures) with our reader, against prometheus_client's
    `text_string_to_metric_families` (the baseline) in the same run.
-2. Snapshots: `EndpointRegistry.snapshots(pool)` per call for pools of 8 and 64 endpoints.
+2. Snapshots: `EndpointRegistry.snapshots(pool)` per call for pools of 8 and 64 endpoints,
+   against merely constructing the same `EndpointSnapshot` objects (the floor).
 3. Scrape: 64 vLLM-like endpoints (served by a child process on 127.0.0.1) scraped every 50 ms
    for a few seconds: achieved scrapes per second against the 1,280/s asked for, and the CPU
-   the scraping process used.
+   the scraping process used per scrape (on 2 cores the serving child is usually the limit).
 
     .venv/bin/python benchmarks/datalayer.py [--scrape-seconds 5]
 """
@@ -25,7 +26,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from tokenway.datalayer.endpoint import EndpointMetrics
+from tokenway.datalayer.endpoint import EndpointMetrics, EndpointSnapshot
 from tokenway.datalayer.parsers import parser_for
 from tokenway.datalayer.registry import EndpointRegistry
 from tokenway.datalayer.scraper import MetricsScraper
@@ -89,8 +90,19 @@ def bench_snapshots() -> dict[str, float]:
         for url in urls:
             registry.update_metrics(url, EndpointMetrics(waiting=3, running=5, kv_usage=0.4))
         cost = per_call_us(lambda registry=registry: registry.snapshots("p"))
+        metrics = EndpointMetrics(waiting=3, running=5, kv_usage=0.4, scraped_at=0.0)
+        bare = per_call_us(
+            lambda urls=urls, metrics=metrics: [
+                EndpointSnapshot(url=url, pool="p", metrics=metrics, metrics_age=0.1)
+                for url in urls
+            ]
+        )
         results[f"snapshots_{size}_endpoints_us"] = round(cost, 1)
-        print(f"snapshots({size} endpoints) {cost:8.1f} us per call")
+        results[f"bare_construction_{size}_endpoints_us"] = round(bare, 1)
+        print(
+            f"snapshots({size} endpoints) {cost:8.1f} us per call; "
+            f"constructing the same snapshots alone {bare:8.1f} us ({cost / bare:.2f}x)"
+        )
     return results
 
 
@@ -156,13 +168,16 @@ async def bench_scrape(seconds: float) -> dict[str, float]:
         "asked_per_s": wanted,
         "achieved_ratio": round(counted / wall / wanted, 3),
         "scraper_cpu_cores": round(cpu / wall, 3),
+        "scraper_cpu_ms_per_scrape": round(cpu / counted * 1000, 3),
+        "projected_cores_at_asked_rate": round(cpu / counted * wanted, 2),
         "max_metrics_age_s": round(max(ages), 3),
         "ready_endpoints": ready,
     }
     print(
         f"scrape {FLEET} endpoints every {INTERVAL * 1000:.0f} ms: "
         f"{result['scrapes_per_s']}/s of {wanted:.0f}/s asked, "
-        f"{result['scraper_cpu_cores']} cores, max age {result['max_metrics_age_s']} s"
+        f"{result['scraper_cpu_cores']} cores ({result['scraper_cpu_ms_per_scrape']} ms CPU per "
+        f"scrape), max age {result['max_metrics_age_s']} s"
     )
     return result
 

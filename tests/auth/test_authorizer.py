@@ -65,7 +65,7 @@ def test_unknown_team_follows_the_default() -> None:
     "spelling",
     [
         "Llama-3.1-8B-Instruct",  # case
-        "ｌｌａｍａ-3.1-8b-instruct",  # full-width forms fold under NFKC
+        "\uff4c\uff4c\uff41\uff4d\uff41-3.1-8b-instruct",  # full-width forms fold under NFKC
         " llama-3.1-8b-instruct ",
     ],
 )

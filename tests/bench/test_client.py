@@ -3,8 +3,8 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from tests.conftest import free_port
+
 from tokenway.bench.client import BenchClient, ClientOptions, Target
 from tokenway.bench.workload import WorkloadRequest
 from tokenway.sim.faults import FaultConfig

@@ -44,6 +44,8 @@ def test_sweep_rates_and_saturation() -> None:
     assert Sweep(start=10, stage_duration=5, kind="linear", step=5).rate(2) == 20
     first = StageOutcome(10, 10, 0.1, 0.0)
     assert saturation(sweep, first, StageOutcome(20, 19.5, 0.2, 0.0)) is None
-    assert "achieved" in (saturation(sweep, first, StageOutcome(40, 30, 0.2, 0.0)) or "")
+    assert "answered" in (saturation(sweep, first, StageOutcome(40, 30, 0.2, 0.0)) or "")
     assert "median latency" in (saturation(sweep, first, StageOutcome(40, 40, 0.5, 0.0)) or "")
+    fast = StageOutcome(10, 10, 0.001, 0.0)
+    assert saturation(sweep, fast, StageOutcome(40, 40, 0.004, 0.0)) is None  # jitter, no knee
     assert "failed" in (saturation(sweep, first, StageOutcome(40, 40, 0.1, 0.2)) or "")

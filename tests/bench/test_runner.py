@@ -33,7 +33,11 @@ async def run(urls: list[str], plan: Plan, dataset: object = SMALL) -> tuple[lis
         await c.__aenter__()
     try:
         runs = await run_plan(
-            bench, dataset, plan, seen.append, lambda *a: stages.append(a)  # type: ignore[arg-type]
+            bench,
+            dataset,
+            plan,
+            seen.append,
+            lambda *a: stages.append(a),  # type: ignore[arg-type]
         )
     finally:
         for c in bench:
@@ -99,7 +103,10 @@ async def test_compare_sends_identical_workloads_interleaved(instant: str) -> No
     finally:
         await other.stop()
     assert [(name, index) for name, index, _ in stages] == [
-        ("t0", 0), ("t1", 0), ("t1", 1), ("t0", 1)
+        ("t0", 0),
+        ("t1", 0),
+        ("t1", 1),
+        ("t0", 1),
     ]
     first, second = runs
     assert [r.group for r in first.records] == [r.group for r in second.records]

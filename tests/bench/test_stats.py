@@ -6,9 +6,7 @@ import pytest
 from tokenway.bench.record import RequestRecord
 from tokenway.bench.stats import PERCENTILES, Slo, distribution, lifecycle_metrics
 
-DISTRIBUTION_KEYS = {"mean", "min", "max", "median"} | {
-    f"p{p:g}" for p in PERCENTILES if p != 50
-}
+DISTRIBUTION_KEYS = {"mean", "min", "max", "median"} | {f"p{p:g}" for p in PERCENTILES if p != 50}
 
 
 def record(start: float, ttft: float, gaps: list[float], **kwargs: object) -> RequestRecord:
@@ -33,7 +31,9 @@ def record(start: float, ttft: float, gaps: list[float], **kwargs: object) -> Re
 def test_distribution_has_the_inference_perf_keys() -> None:
     result = distribution([1.0, 2.0, 3.0, 4.0])
     assert result is not None and set(result) == DISTRIBUTION_KEYS
-    assert result["median"] == 2.5 and result["p99.9"] == pytest.approx(np.percentile([1, 2, 3, 4], 99.9))
+    assert result["median"] == 2.5 and result["p99.9"] == pytest.approx(
+        np.percentile([1, 2, 3, 4], 99.9)
+    )
     assert distribution([]) is None
 
 
@@ -52,15 +52,27 @@ def test_lifecycle_layout_and_throughput() -> None:
     report = lifecycle_metrics([*records, failed], requested_rate=1.0)
     assert set(report) == {"benchmark_time_seconds", "load_summary", "successes", "failures"}
     load = report["load_summary"]
-    assert set(load) == {"count", "schedule_delay", "send_duration", "requested_rate", "achieved_rate"}
+    assert set(load) == {
+        "count",
+        "schedule_delay",
+        "send_duration",
+        "requested_rate",
+        "achieved_rate",
+    }
     assert load["count"] == 11 and load["achieved_rate"] == pytest.approx(11 / 9)
     successes = report["successes"]
     assert set(successes["latency"]) == {
-        "request_latency", "time_to_first_token", "time_per_output_token",
-        "normalized_time_per_output_token", "inter_token_latency",
+        "request_latency",
+        "time_to_first_token",
+        "time_per_output_token",
+        "normalized_time_per_output_token",
+        "inter_token_latency",
     }
     assert set(successes["throughput"]) == {
-        "input_tokens_per_sec", "output_tokens_per_sec", "total_tokens_per_sec", "requests_per_sec",
+        "input_tokens_per_sec",
+        "output_tokens_per_sec",
+        "total_tokens_per_sec",
+        "requests_per_sec",
     }
     span = records[-1].end - 0.0
     assert successes["throughput"]["output_tokens_per_sec"] == pytest.approx(100 / span)

@@ -6,9 +6,9 @@ import copy
 from pathlib import Path
 
 import pytest
+from tests.kube.conftest import CRDS, EXAMPLE, render_input
 from typer.testing import CliRunner
 
-from tests.kube.conftest import CRDS, EXAMPLE, render_input
 from tokenway.cli.main import app
 from tokenway.kube.crd_schema import CrdSchemas
 from tokenway.kube.objects import Manifest
@@ -61,7 +61,9 @@ def test_dra_claim_template_is_checked_against_resource_v1(
 ) -> None:
     template = objects["ResourceClaimTemplate models/llama-8b-gpus"]
     request = template["spec"]["spec"]["devices"]["requests"][0]
-    request["firstAvailable"][0]["deviceClass"] = request["firstAvailable"][0].pop("deviceClassName")
+    request["firstAvailable"][0]["deviceClass"] = request["firstAvailable"][0].pop(
+        "deviceClassName"
+    )
     problems = _problems(checker, template)
     assert any("firstAvailable[0]" in p and "'deviceClass' was unexpected" in p for p in problems)
 
@@ -87,7 +89,10 @@ def test_custom_resource_unknown_field_and_int_or_string(
     queue["spec"]["resourceGroups"][0]["flavors"][0]["resources"][1]["nominalQuota"] = [512]
     queue["spec"]["cohort"] = "research"
     problems = _problems(checker, queue)
-    assert "ClusterQueue search-cq: spec: Additional properties are not allowed ('cohort' was unexpected)" in problems
+    assert (
+        "ClusterQueue search-cq: spec: "
+        "Additional properties are not allowed ('cohort' was unexpected)" in problems
+    )
     assert any("resources[1].nominalQuota" in p for p in problems)
 
 
@@ -120,5 +125,5 @@ def test_cli_reports_invalid_platform_file(tmp_path: Path) -> None:
     bad.write_text("pools: []\ndeployments:\n  - {name: a, pool: gone, model: m}\n")
     result = CliRunner().invoke(app, ["render", "-f", str(bad), "-o", str(tmp_path / "o")])
     assert result.exit_code == 1
-    assert f"{bad}:3: deployments" in result.output and "unknown pool 'gone'" in result.output
+    assert f"{bad}:2: deployments" in result.output and "unknown pool 'gone'" in result.output
     assert not (tmp_path / "o").exists()

@@ -31,15 +31,18 @@ def _issues(text: str) -> list[str]:
             "p.yaml:7: deployments: Value error, deployments[0].pool: unknown pool 'nope'",
         ),
         (
-            "deployments:\n  - {name: a, pool: llama, model: m}\n  - {name: b, pool: llama, model: m}\n",
+            "deployments:\n  - {name: a, pool: llama, model: m}\n"
+            "  - {name: b, pool: llama, model: m}\n",
             "deployments[1].pool: pool 'llama' already served by 'a'",
         ),
         (
-            "deployments:\n  - name: a\n    pool: llama\n    model: m\n    gpus: {topology: sameGpu}\n",
+            "deployments:\n  - name: a\n    pool: llama\n    model: m\n"
+            "    gpus: {topology: sameGpu}\n",
             "p.yaml:11: deployments[0].gpus: Value error, topology sameGpu is for MIG slices",
         ),
         (
-            "deployments:\n  - name: a\n    pool: llama\n    model: m\n    gpus:\n      prefer: [{count: 2}]\n",
+            "deployments:\n  - name: a\n    pool: llama\n    model: m\n"
+            "    gpus:\n      prefer: [{count: 2}]\n",
             "p.yaml:12: deployments[0].gpus.prefer[0]: Value error, a GPU option names exactly one",
         ),
         (

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from tests.kube.conftest import render_input
+
 from tokenway.kube.output import render_files, write_tree
 from tokenway.kube.render import object_ref, render
 
@@ -50,7 +51,9 @@ def test_snapshot(example_text: str) -> None:
 def test_rerender_removes_only_its_own_stale_files(example_text: str, tmp_path: Path) -> None:
     write_tree(render_files(render(render_input(example_text)), "platform.yaml"), tmp_path)
     (tmp_path / "overlay.yaml").write_text("kind: Hand-written\n")
-    fewer = example_text.replace("  - team: research\n    namespace: research\n", "  - team: re\n    namespace: re\n")
+    fewer = example_text.replace(
+        "  - team: research\n    namespace: research\n", "  - team: re\n    namespace: re\n"
+    )
     write_tree(render_files(render(render_input(fewer)), "platform.yaml"), tmp_path)
     names = {p.name for p in tmp_path.iterdir()}
     assert "research.localqueue.research.yaml" not in names
@@ -173,7 +176,10 @@ def test_kueue_objects(example_text: str) -> None:
     gpu_group = search["resourceGroups"][1]
     assert gpu_group["coveredResources"] == ["nvidia.com/gpu"]
     assert gpu_group["flavors"] == [
-        {"name": "h100", "resources": [{"name": "nvidia.com/gpu", "nominalQuota": 8, "borrowingLimit": 8}]}
+        {
+            "name": "h100",
+            "resources": [{"name": "nvidia.com/gpu", "nominalQuota": 8, "borrowingLimit": 8}],
+        }
     ]
     assert objects["LocalQueue search/search"]["spec"] == {"clusterQueue": "search-cq"}
     assert objects["WorkloadPriorityClass search-priority"]["value"] == 100
@@ -182,8 +188,11 @@ def test_kueue_objects(example_text: str) -> None:
 def test_network_policy_admits_only_gateway_picker_and_prometheus(example_text: str) -> None:
     policy = _by_ref(example_text)["NetworkPolicy models/llama-8b"]["spec"]
     sources = policy["ingress"][0]["from"]
-    namespaces = [s["namespaceSelector"]["matchLabels"] for s in sources if "namespaceSelector" in s]
+    namespaces = [
+        s["namespaceSelector"]["matchLabels"] for s in sources if "namespaceSelector" in s
+    ]
     assert namespaces == [
-        {"kubernetes.io/metadata.name": "gateway"}, {"kubernetes.io/metadata.name": "monitoring"}
+        {"kubernetes.io/metadata.name": "gateway"},
+        {"kubernetes.io/metadata.name": "monitoring"},
     ]
     assert policy["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8000}]

@@ -13,6 +13,8 @@ from tokenway.processing.pii_patterns import (
     redact,
 )
 
+from .helpers import fullwidth
+
 TABLE = detectors(PII_KINDS, EntropyRule())
 
 
@@ -34,13 +36,21 @@ def found(text: str) -> list[str]:
         ("whatsapp +14155552671", "phone", "+14155552671"),
         ("card 4111 1111 1111 1111 exp", "credit-card", "4111 1111 1111 1111"),
         ("card 5500-0000-0000-0004.", "credit-card", "5500-0000-0000-0004"),
-        ("full-width ４１１１１１１１１１１１１１１１ card", "credit-card", "４１１１１１１１１１１１１１１１"),
+        (
+            f"wide {fullwidth('4111111111111111')} card",
+            "credit-card",
+            fullwidth("4111111111111111"),
+        ),
         ("IBAN DE89 3704 0044 0532 0130 00 PLEASE", "iban", "DE89 3704 0044 0532 0130 00"),
         ("iban GB82WEST12345698765432.", "iban", "GB82WEST12345698765432"),
         ("ssn 123-45-6789", "us-ssn", "123-45-6789"),
         ("NI number AB 12 34 56 C", "uk-nino", "AB 12 34 56 C"),
         ("DNI 12345678Z", "es-dni", "12345678Z"),
-        ("key sk-proj-Abc123def456GHI789jkl012mno", "api-key", "sk-proj-Abc123def456GHI789jkl012mno"),
+        (
+            "key sk-proj-Abc123def456GHI789jkl012mno",
+            "api-key",
+            "sk-proj-Abc123def456GHI789jkl012mno",
+        ),
         ("aws AKIAIOSFODNN7EXAMPLE here", "api-key", "AKIAIOSFODNN7EXAMPLE"),
         ("token ghp_" + "a1B2c3D4e5" * 4, "api-key", "ghp_" + "a1B2c3D4e5" * 4),
         ("secret=Zx9Qw2Er7Ty4Ui1Op8As5Df3Gh6Jk0LmN", "secret", "Zx9Qw2Er7Ty4Ui1Op8As5Df3Gh6Jk0LmN"),

@@ -25,7 +25,7 @@ class Fixed:
         self.values = values
 
     def score(
-        self, request: SchedulingRequest, endpoints: Sequence[EndpointSnapshot]
+        self, request: SchedulingRequest, endpoints: Sequence[EndpointSnapshot], now: float
     ) -> list[float]:
         return self.values[: len(endpoints)]
 

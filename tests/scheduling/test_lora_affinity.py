@@ -25,9 +25,9 @@ def test_lora_affinity_cases(
     max_loras: int, running: frozenset[str], waiting: frozenset[str], expected: float
 ) -> None:
     ep = endpoint(1, max_loras=max_loras, running_loras=running, waiting_loras=waiting)
-    assert LoraAffinityScorer().score(request(adapter="a"), [ep]) == [expected]
+    assert LoraAffinityScorer().score(request(adapter="a"), [ep], 0.0) == [expected]
 
 
 def test_requests_without_adapter_are_indifferent() -> None:
     eps = [endpoint(1, max_loras=1, running_loras=AB), endpoint(2)]
-    assert LoraAffinityScorer().score(request(), eps) == [1.0, 1.0]
+    assert LoraAffinityScorer().score(request(), eps, 0.0) == [1.0, 1.0]

@@ -52,14 +52,14 @@ def test_scorer_learns_the_chosen_endpoint() -> None:
     eps = [endpoint(1), endpoint(2)]
     system = "s" * 64 * 8
     first = request(system + "q" * 64 * 2, request_id="1")
-    assert scorer.score(first, eps) == [0.0, 0.0]
+    assert scorer.score(first, eps, 0.0) == [0.0, 0.0]
     scorer.picked(first, eps[1], 0.0)
     second = request(system + "other question!" * 20, request_id="2")
-    scores = scorer.score(second, eps)
+    scores = scorer.score(second, eps, 0.0)
     assert scores[0] == 0.0
     assert 0.0 < scores[1] < 1.0
     assert scores[1] == 8 / len(block_hashes("base", second.prompt, 64, 256))
-    assert scorer.score(first, eps) == [0.0, 1.0]
+    assert scorer.score(first, eps, 0.0) == [0.0, 1.0]
 
 
 def _learning_scorer() -> PrefixCacheScorer:
@@ -72,7 +72,7 @@ def test_learning_shrinks_an_endpoint_whose_server_evicted() -> None:
     prompt = "p" * 64 * 40
     scorer.picked(request(prompt, request_id="warm"), ep, 0.0)
     again = request(prompt, request_id="again")
-    assert scorer.score(again, [ep]) == [1.0]
+    assert scorer.score(again, [ep], 0.0) == [1.0]
     scorer.picked(again, ep, 1.0)
     # The server reports no cached tokens although the index predicted a full hit.
     scorer.observe(Outcome(again, ep.url, ok=True, prompt_tokens=640, cached_tokens=0))
@@ -86,7 +86,7 @@ def test_learning_keeps_capacity_when_hits_are_confirmed() -> None:
     prompt = "p" * 64 * 40
     scorer.picked(request(prompt, request_id="warm"), ep, 0.0)
     again = request(prompt, request_id="again")
-    scorer.score(again, [ep])
+    scorer.score(again, [ep], 0.0)
     scorer.picked(again, ep, 1.0)
     scorer.observe(Outcome(again, ep.url, ok=True, prompt_tokens=640, cached_tokens=624))
     assert scorer.index.capacity(ep.url) == 1000
@@ -105,7 +105,7 @@ def test_reference_mode_ignores_outcomes() -> None:
     scorer = PrefixCacheScorer(PrefixCacheParams(lru_capacity_per_server=1000))
     ep = endpoint(1)
     req = request("p" * 64 * 40, request_id="x")
-    scorer.score(req, [ep])
+    scorer.score(req, [ep], 0.0)
     scorer.picked(req, ep, 0.0)
     scorer.observe(Outcome(req, ep.url, ok=True, prompt_tokens=640, cached_tokens=0))
     assert scorer.index.capacity(ep.url) == 1000

@@ -46,7 +46,7 @@ def test_every_scorer_gives_one_score_in_range_per_endpoint(
 ) -> None:
     scorer = registry.build_plugin(name, "scorer", None)
     req = request(prompt, adapter=adapter, session_id="s")
-    scores = scorer.score(req, endpoints)
+    scores = scorer.score(req, endpoints, 0.0)
     assert len(scores) == len(endpoints)
     assert all(0.0 <= s <= 1.0 for s in scores)
 
@@ -68,9 +68,12 @@ def test_queue_and_kv_follow_the_reference_formulas() -> None:
     eps = [endpoint(1, waiting=0, kv=0.25), endpoint(2, waiting=4, kv=1.0), endpoint(3, waiting=2)]
     queue = registry.build_plugin("queue", "scorer", None)
     kv = registry.build_plugin("kv-cache", "scorer", None)
-    assert queue.score(request(), eps) == [1.0, 0.0, 0.5]
-    assert kv.score(request(), eps) == [0.75, 0.0, 1.0]
-    assert queue.score(request(), [endpoint(1, waiting=3), endpoint(2, waiting=3)]) == [1.0, 1.0]
+    assert queue.score(request(), eps, 0.0) == [1.0, 0.0, 0.5]
+    assert kv.score(request(), eps, 0.0) == [0.75, 0.0, 1.0]
+    assert queue.score(request(), [endpoint(1, waiting=3), endpoint(2, waiting=3)], 0.0) == [
+        1.0,
+        1.0,
+    ]
 
 
 def test_in_flight_scorers_use_gateway_counts() -> None:
@@ -78,18 +81,21 @@ def test_in_flight_scorers_use_gateway_counts() -> None:
         endpoint(1, in_flight=4, in_flight_tokens=100),
         endpoint(2, in_flight=0, in_flight_tokens=900),
     ]
-    assert registry.build_plugin("in-flight", "scorer", None).score(request(), eps) == [0.0, 1.0]
+    assert registry.build_plugin("in-flight", "scorer", None).score(request(), eps, 0.0) == [
+        0.0,
+        1.0,
+    ]
     tokens = registry.build_plugin("in-flight-tokens", "scorer", None)
-    assert tokens.score(request(), eps) == [1.0, 0.0]
+    assert tokens.score(request(), eps, 0.0) == [1.0, 0.0]
 
 
 def test_session_affinity_returns_to_the_last_endpoint() -> None:
     scorer = registry.build_plugin("session-affinity", "scorer", {"maxSessions": 1})
     eps = [endpoint(1), endpoint(2)]
-    assert scorer.score(request(session_id="s1"), eps) == [0.0, 0.0]
+    assert scorer.score(request(session_id="s1"), eps, 0.0) == [0.0, 0.0]
     scorer.picked(request(session_id="s1"), eps[1], 0.0)
-    assert scorer.score(request(session_id="s1"), eps) == [0.0, 1.0]
+    assert scorer.score(request(session_id="s1"), eps, 0.0) == [0.0, 1.0]
     scorer.picked(request(session_id="s2"), eps[0], 0.0)
     # Capacity 1: the older session is forgotten.
-    assert scorer.score(request(session_id="s1"), eps) == [0.0, 0.0]
-    assert scorer.score(request(session_id="s2"), eps) == [1.0, 0.0]
+    assert scorer.score(request(session_id="s1"), eps, 0.0) == [0.0, 0.0]
+    assert scorer.score(request(session_id="s2"), eps, 0.0) == [1.0, 0.0]

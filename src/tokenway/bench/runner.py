@@ -119,15 +119,16 @@ async def run_stage(
     return await run_rate_stage(client, rate_workload(stream, stage, seed), index, on_record)
 
 
-def outcome(stage: Stage, records: Sequence[RequestRecord]) -> StageOutcome:
+def outcome(stage: RateStage, records: Sequence[RequestRecord]) -> StageOutcome:
     """The numbers a sweep judges saturation by."""
-    starts = [r.start for r in records]
-    span = max(starts) - min(starts) if records else 0.0
+    scheduled = [r.scheduled for r in records]
     ok = [r.latency for r in records if r.ok]
     median = distribution(ok)
+    sending = max(scheduled) - min(scheduled) + 1 / stage.rate if records else 0.0
+    answering = max(r.end for r in records) - min(scheduled) if records else 0.0
     return StageOutcome(
-        requested_rate=stage.rate if isinstance(stage, RateStage) else 0.0,
-        achieved_rate=len(records) / span if span > 0 else 0.0,
+        offered_rate=len(records) / sending if sending > 0 else 0.0,
+        achieved_rate=len(ok) / answering if answering > 0 else 0.0,
         median_latency=median["median"] if median else float("inf"),
         failure_ratio=(len(records) - len(ok)) / len(records) if records else 1.0,
     )
@@ -167,7 +168,7 @@ async def run_plan(
             )
             runs[i].records.extend(records)
             runs[i].stages.append(stage)
-            if plan.sweep is not None:
+            if plan.sweep is not None and isinstance(stage, RateStage):
                 result = outcome(stage, records)
                 first = firsts.setdefault(i, result)
                 runs[i].saturated = saturation(plan.sweep, first, result)

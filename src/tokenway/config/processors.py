@@ -166,8 +166,8 @@ class SemanticRouterSpec(_Processor):
     type: Literal["semantic-router"]
     phase: Phase = "pre-routing"
     routes: list[SemanticRoute] = Field(min_length=1)
-    threshold: float = Field(default=0.25, ge=0, le=1)
-    """Minimum classifier confidence; below it the default route is taken."""
+    threshold: float = Field(default=0.1, ge=0, le=1)
+    """Minimum classifier confidence (top score's margin over the runner-up); below: default."""
     max_chars: int = Field(default=16_000, ge=100)
     """Only the first max_chars of the last user message are classified (bounded work)."""
 

@@ -118,13 +118,14 @@ class EndpointRegistry:
         for url in self._pools.get(pool, ()):
             endpoint = self._endpoints[url]
             scraped_at = endpoint.metrics.scraped_at
+            never_ejected = endpoint.health.ejected_until is None  # the per-request fast path
             result.append(
                 EndpointSnapshot(
                     url=url,
                     pool=pool,
                     metrics=endpoint.metrics,
                     metrics_age=None if scraped_at is None else now - scraped_at,
-                    healthy=self._routable(endpoint, now),
+                    healthy=endpoint.ready if never_ejected else self._routable(endpoint, now),
                     in_flight=endpoint.in_flight,
                     in_flight_tokens=endpoint.in_flight_tokens,
                 )

@@ -86,7 +86,9 @@ class CrdSchemas:
 
 def _documents(paths: Iterable[Path]) -> Iterable[tuple[Path, dict[str, Any]]]:
     for path in paths:
-        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+        # CRDs run to megabytes; libyaml parses them an order of magnitude faster.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        for doc in yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader):
             if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
                 yield path, doc
 

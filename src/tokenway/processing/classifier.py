@@ -1,9 +1,11 @@
 """A linear text classifier trained when the configuration loads: ridge regression on n-grams.
 
 Targets are one-hot without an intercept, so a text sharing no n-grams with any class scores
-about 0 and a text like a class's examples scores about 1: the top score doubles as a
-confidence that a threshold can cut. Training solves the dual form (n x n, n = number of
-examples), which is exact and takes milliseconds for hundreds of examples.
+about 0 and a text like a class's examples scores about 1. The confidence is the margin of the
+top score over the runner-up: text unlike every class scores all classes alike, through common
+n-grams only, and gets a small margin that a threshold can cut. With a single class the
+runner-up is the binary decision boundary of 0/1 targets, 0.5. Training solves the dual form
+(n x n, n = number of examples), which is exact and takes milliseconds for hundreds of examples.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from tokenway.processing.ngrams import Vector, Vocabulary, ngram_hashes
 
 RIDGE = 0.5
 """L2 regularisation; examples are unit vectors, so this is relative to a self-similarity of 1."""
+
+
+ONE_CLASS_BOUNDARY = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,5 +44,7 @@ class NgramClassifier:
     def predict(self, text: str) -> Prediction:
         index, values = self.vocabulary.sparse(ngram_hashes(text))
         scores = values @ self.weights[index]
-        label = int(np.argmax(scores))
-        return Prediction(label, float(np.clip(scores[label], 0.0, 1.0)), scores)
+        order = np.argsort(scores)[::-1]
+        runner_up = max(float(scores[order[1]]), 0.0) if len(order) > 1 else ONE_CLASS_BOUNDARY
+        margin = float(scores[order[0]]) - runner_up
+        return Prediction(int(order[0]), float(np.clip(margin, 0.0, 1.0)), scores)

@@ -2,19 +2,23 @@
 
 Every pattern starts with a negative lookbehind so a match can only begin at the start of a run
 of the characters it is made of; with no nested quantifiers that keeps each scan linear in the
-text length. `tail` is that character set, used to hold back a run that a later stream chunk
-could still complete.
+text length. Patterns run only over the windows around their trigger (pii_candidates), joined
+with NUL separators into one string; each hit is then matched again on the full text, so the
+windows change the cost and never the result. `tail` is the detector's character set, used to
+hold back a run that a later stream chunk could still complete.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from tokenway.config.processors import EntropyRule, PiiKind
+from tokenway.processing.pii_candidates import Scan, Window
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +37,8 @@ class Detector:
     max_len: int
     accept: Callable[[str], int]
     """The length of the valid prefix of a match (0: not a finding)."""
-    needle: str = ""
-    """A substring every match contains; texts without it are skipped."""
+    windows: Callable[[Scan], list[Window]]
+    """Where in a text a match can be: windows around the detector's trigger."""
 
 
 def luhn_valid(number: str) -> bool:
@@ -109,10 +113,19 @@ def _entropy(rule: EntropyRule) -> Callable[[str], int]:
     return accept
 
 
+def _near_digits(scan: Scan) -> list[Window]:
+    # Wide enough for the letters and signs around the digits: "DE89 ", "AB 12", "+(", " C".
+    return scan.digits(12)
+
+
 def _tail(chars: str) -> re.Pattern[str]:
     return re.compile(f"[{chars}]*")
 
 
+_KEY_NEEDLES = (
+    "sk-", "sk_", "rk_", "AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_",
+    "xox", "AIza", "glpat-", "hf_",
+)  # fmt: skip
 _KEY_PREFIXES = (
     r"sk-(?:proj-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{20,}"
     r"|[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"
@@ -136,13 +149,17 @@ def detectors(kinds: Iterable[PiiKind], entropy: EntropyRule) -> list[Detector]:
             _tail(r"\w-"),
             256,
             len,
+            lambda scan: scan.needles(_KEY_NEEDLES, 1, 256),
         ),
         "secret": Detector(
             "secret",
-            re.compile(rf"(?<![{secret}])[{secret}]{{{entropy.min_length},}}={{0,2}}(?![{secret}=])"),
-            _tail(secret + "="),
+            re.compile(
+                rf"(?<![{secret}])[{secret}]{{{entropy.min_length},}}={{0,2}}(?![={secret}])"
+            ),
+            _tail("=" + secret),
             512,
             _entropy(entropy),
+            lambda scan: scan.runs(entropy.min_length),
         ),
         "email": Detector(
             "email",
@@ -150,7 +167,7 @@ def detectors(kinds: Iterable[PiiKind], entropy: EntropyRule) -> list[Detector]:
             _tail(r"\w.%+@-"),
             254,
             len,
-            needle="@",
+            lambda scan: scan.needles("@", 64, 256),
         ),
         "credit-card": Detector(
             "credit-card",
@@ -158,6 +175,7 @@ def detectors(kinds: Iterable[PiiKind], entropy: EntropyRule) -> list[Detector]:
             _tail(r"\d -"),
             23,
             _card,
+            _near_digits,
         ),
         "iban": Detector(
             "iban",
@@ -167,6 +185,7 @@ def detectors(kinds: Iterable[PiiKind], entropy: EntropyRule) -> list[Detector]:
             _tail("A-Z0-9 "),
             42,
             _iban,
+            _near_digits,
         ),
         "us-ssn": Detector(
             "us-ssn",
@@ -174,6 +193,7 @@ def detectors(kinds: Iterable[PiiKind], entropy: EntropyRule) -> list[Detector]:
             _tail(r"\d-"),
             11,
             len,
+            _near_digits,
         ),
         "uk-nino": Detector(
             "uk-nino",
@@ -181,16 +201,18 @@ def detectors(kinds: Iterable[PiiKind], entropy: EntropyRule) -> list[Detector]:
                 r"(?<![A-Za-z0-9])(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]"
                 r" ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])"
             ),
-            _tail("A-Za-z0-9 "),
+            _tail("A-Z0-9 "),
             13,
             len,
+            _near_digits,
         ),
         "es-dni": Detector(
             "es-dni",
             re.compile(r"(?<![A-Za-z0-9])\d{8}-?[A-Z](?![A-Za-z0-9])"),
-            _tail("A-Za-z0-9-"),
+            _tail("A-Z0-9-"),
             10,
             _whole(lambda text: dni_valid(text.replace("-", ""))),
+            _near_digits,
         ),
         "phone": Detector(
             "phone",
@@ -201,19 +223,40 @@ def detectors(kinds: Iterable[PiiKind], entropy: EntropyRule) -> list[Detector]:
             _tail(r"\d +().-"),
             24,
             _phone,
+            _near_digits,
         ),
     }
     wanted = set(kinds)
     return [detector for kind, detector in table.items() if kind in wanted]
 
 
+def _matches(text: str, detector: Detector, scan: Scan) -> Iterator[re.Match[str]]:
+    windows = detector.windows(scan)
+    if not windows:
+        return
+    if windows == [(0, len(text))]:
+        yield from detector.pattern.finditer(text)
+        return
+    joined = "\0".join(text[a:b] for a, b in windows)
+    offsets = []
+    position = 0
+    for a, b in windows:
+        offsets.append(position)
+        position += b - a + 1
+    for hit in detector.pattern.finditer(joined):
+        index = bisect_right(offsets, hit.start()) - 1
+        start = windows[index][0] + hit.start() - offsets[index]
+        match = detector.pattern.match(text, start)
+        if match is not None:
+            yield match
+
+
 def find(text: str, table: Sequence[Detector]) -> list[Finding]:
     """Non-overlapping findings in text order; the earlier detector wins an overlap."""
+    scan = Scan(text)
     found: list[tuple[int, int, int, str]] = []
     for rank, detector in enumerate(table):
-        if detector.needle and detector.needle not in text:
-            continue
-        for match in detector.pattern.finditer(text):
+        for match in _matches(text, detector, scan):
             length = detector.accept(match.group())
             if length:
                 found.append((match.start(), rank, match.start() + length, detector.kind))

@@ -27,11 +27,22 @@ class StreamRedactor:
         self._on_findings = on_findings
         self._window = max((d.max_len for d in table), default=0)
         self._pending = ""
+        self._before = ""
+        """The last released character: what a lookbehind at the start of pending sees."""
 
     def _hold_from(self, text: str) -> int:
         reversed_tail = text[: -self._window - 1 : -1]
         longest = max(min(d.tail.match(reversed_tail).end(), d.max_len) for d in self._table)
         return len(text) - longest
+
+    def _find(self, text: str) -> list[Finding]:
+        context = self._before + text
+        skip = len(self._before)
+        return [
+            Finding(f.start - skip, f.end - skip, f.kind)
+            for f in find(context, self._table)
+            if f.start >= skip
+        ]
 
     def _release(self, text: str, upto: int, findings: list[Finding]) -> str:
         final = [f for f in findings if f.end <= upto]
@@ -45,13 +56,15 @@ class StreamRedactor:
             position = finding.end
         parts.append(text[position:upto])
         self._pending = text[upto:]
+        if upto:
+            self._before = text[upto - 1]
         return "".join(parts)
 
     def feed(self, chunk: str) -> str:
         text = self._pending + chunk
         if not text:
             return ""
-        findings = find(text, self._table)
+        findings = self._find(text)
         upto = self._hold_from(text)
         for finding in findings:
             if finding.start < upto < finding.end:
@@ -60,4 +73,4 @@ class StreamRedactor:
 
     def finish(self) -> str:
         text = self._pending
-        return self._release(text, len(text), find(text, self._table))
+        return self._release(text, len(text), self._find(text))

@@ -54,7 +54,7 @@ class ProfileScheduler:
             {e.url: {} for e in candidates} if explain else None
         )
         for weighted in self.profile.scorers:
-            raw = weighted.scorer.score(request, candidates)
+            raw = weighted.scorer.score(request, candidates, now)
             if len(raw) != len(candidates):
                 raise ValueError(
                     f"scorer {weighted.scorer.type_name!r} returned {len(raw)} scores "

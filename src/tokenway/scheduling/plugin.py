@@ -30,9 +30,11 @@ class Scorer(Protocol):
     type_name: str
 
     def score(
-        self, request: SchedulingRequest, endpoints: Sequence[EndpointSnapshot]
+        self, request: SchedulingRequest, endpoints: Sequence[EndpointSnapshot], now: float
     ) -> Sequence[float]:
-        """One score per endpoint, in order; higher is better, meant to lie in [0, 1]."""
+        """One score per endpoint, in order; higher is better, meant to lie in [0, 1].
+
+        `now` is the decision's clock time, for scorers whose state ages."""
         ...
 
 

@@ -1,16 +1,16 @@
 """The engine core: vLLM V1's scheduler as a pure state machine with an injected clock.
 
-One step is two calls. `schedule(now)` decides what runs (decodes first, then prefill chunks
-from the FCFS waiting queue within the token budget), allocates KV blocks, preempts the newest
-running request when blocks run out, and returns a plain `StepPlan` with its duration.
-`apply(plan)` advances the requests as if the model had run and returns what came out. Each
-request's computed tokens catch up with its token count; chunked prefill and prefix caching
-fall out of that one invariant.
+One step is two calls. `schedule(now)` decides what runs (every decoding request first, then
+prefill chunks for running and then waiting requests within the token budget, FCFS), allocates
+KV blocks, preempts the newest running request when blocks run out, and returns a plain
+`StepPlan` with its duration. `apply(plan)` advances the requests as if the model had run and
+returns what came out. Each request's computed tokens catch up with its token count; chunked
+prefill and prefix caching fall out of that one invariant.
 
-A caller may allow `max_steps` > 1: when a step is decode-only and nothing else could change
-(no prefill, nobody admissible), the plan covers several identical steps at once, bounded by
-the first request to finish, free KV blocks and the caller's `until`. Durations then grow
-linearly, so totals and ITL histograms are computed in closed form.
+Decoding requests live in a `DecodeSet` and advance together without being visited. A caller
+may allow `max_steps` > 1: when a step is decode-only and nothing could change before the
+first member finishes (no prefill, nobody admissible), the plan covers that many identical
+steps; durations grow linearly, so totals and ITL histograms come out in closed form.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tokenway.sim.decode_set import DecodeSet
 from tokenway.sim.kv_cache import KVCacheManager
 from tokenway.sim.lora import LoraSlots
 from tokenway.sim.profiles import Profile
@@ -33,14 +34,15 @@ from tokenway.sim.tokenizer import TOKEN_BYTES, filler
 class StepPlan:
     start: float
     scheduled: list[tuple[SimRequest, int]]
-    """Requests in this step and the tokens each computes in its first step."""
+    """Prefilling requests in this step and the tokens each computes."""
+    decodes: int
+    """Decoding requests in this step (one token each)."""
     first_duration: float
     increment: float = 0.0
     repeat: int = 1
     """Identical decode-only steps covered by this plan."""
     preempted: list[SimRequest] = field(default_factory=list)
     lora_loads: int = 0
-    prefill_tokens: int = 0
 
     @property
     def duration(self) -> float:
@@ -58,32 +60,39 @@ class StepPlan:
 @dataclass(slots=True)
 class StepOutput:
     now: float
-    produced: list[tuple[SimRequest, int]]
-    """Requests that produced output tokens in this plan, and how many."""
+    first_tokens: list[SimRequest]
+    """Requests whose prompt finished computing in this plan (their first token)."""
     finished: list[SimRequest]
 
 
 class EngineCore:
     """One simulated vLLM engine (one replica, one GPU)."""
 
-    def __init__(self, profile: Profile, max_loras: int = 1, record_itl: bool = True) -> None:
+    def __init__(self, profile: Profile, max_loras: int = 1) -> None:
         self.profile = profile
         self.max_num_batched_tokens = profile.max_num_batched_tokens
         self.max_num_seqs = profile.max_num_seqs
         self.max_model_len = profile.max_model_len
         self.kv = KVCacheManager(profile.num_gpu_blocks, profile.block_size)
+        self.decode = DecodeSet(profile.block_size, profile.max_model_len)
         self.loras = LoraSlots(max_loras)
         self.step_time = StepTimeModel(profile)
         self.stats = EngineStats(max_model_len=profile.max_model_len)
         self.waiting: deque[SimRequest] = deque()
         self.running: list[SimRequest] = []
+        """Every running request in admission order (the newest is preempted first)."""
+        self.prefilling: list[SimRequest] = []
+        """Running requests still computing their prompt, in admission order."""
         self.requests: dict[str, SimRequest] = {}
-        self.record_itl = record_itl
         self.steps = 0
 
     @property
     def has_work(self) -> bool:
         return bool(self.waiting or self.running)
+
+    def num_output(self, req: SimRequest) -> int:
+        """Output tokens the request has produced so far."""
+        return req.num_output + self.decode.progress(req)
 
     def add_request(self, req: SimRequest, now: float) -> None:
         req.queued_at = now
@@ -96,7 +105,7 @@ class EngineCore:
         if req is None:
             return None
         if req.status == Status.RUNNING:
-            self.running.remove(req)
+            self._leave_running(req)
             self._release(req)
         elif req.status == Status.WAITING:
             self.waiting.remove(req)
@@ -110,50 +119,48 @@ class EngineCore:
         """Plan the next step (or stretch of identical decode steps); None when idle."""
         if not self.has_work:
             return None
-        budget = self.max_num_batched_tokens
         scheduled: list[tuple[SimRequest, int]] = []
         preempted: list[SimRequest] = []
-        budget = self._schedule_running(now, budget, scheduled, preempted)
-        loads = 0
-        admitted = 0
+        budget = self._schedule_decodes(preempted)
+        budget = self._schedule_prefills(budget, scheduled, preempted)
+        loads = admitted = 0
         if not preempted:
             admitted, loads = self._schedule_waiting(now, budget, scheduled)
-        if not scheduled:
-            return StepPlan(now, [], 0.0, preempted=preempted) if preempted else None
-        cost, prefill = _cost(scheduled, loads)
+        decodes = self.decode.size
+        if not scheduled and not decodes:
+            return StepPlan(now, [], 0, 0.0, preempted=preempted) if preempted else None
+        cost = self._cost(scheduled, loads)
         plan = StepPlan(
             now,
             scheduled,
+            decodes,
             self.step_time.seconds(cost),
             preempted=preempted,
             lora_loads=loads,
-            prefill_tokens=prefill,
         )
-        if max_steps > 1 and not preempted and not admitted and prefill == 0:
+        if max_steps > 1 and not scheduled and not preempted and not admitted:
             self._extend(plan, max_steps, until)
         return plan
 
-    def _schedule_running(
-        self,
-        now: float,
-        budget: int,
-        scheduled: list[tuple[SimRequest, int]],
-        preempted: list[SimRequest],
+    def _schedule_decodes(self, preempted: list[SimRequest]) -> int:
+        decode = self.decode
+        while decode.size and decode.new_blocks(1) > self.kv.pool.num_free:
+            self._preempt_newest(preempted)
+        decode.reserve(1, self.kv.pool)
+        return self.max_num_batched_tokens - decode.size
+
+    def _schedule_prefills(
+        self, budget: int, scheduled: list[tuple[SimRequest, int]], preempted: list[SimRequest]
     ) -> int:
-        running = self.running
         kv = self.kv
-        size = kv.block_size
         i = 0
-        while i < len(running) and budget > 0:
-            req = running[i]
-            num_new = min(req.num_prompt_tokens + req.num_output - req.num_computed, budget)
-            if req.num_computed + num_new > len(req.blocks) * size:
-                while not kv.allocate(req, num_new):
-                    victim = running.pop()
-                    self._preempt(victim)
-                    preempted.append(victim)
-                    if victim is req:
-                        return budget
+        while i < len(self.prefilling) and budget > 0:
+            req = self.prefilling[i]
+            num_new = min(req.num_tokens - req.num_computed, budget)
+            while not kv.allocate(req, num_new):
+                victim = self._preempt_newest(preempted)
+                if victim is req:
+                    return budget
             scheduled.append((req, num_new))
             budget -= num_new
             i += 1
@@ -187,6 +194,7 @@ class EngineCore:
             if req.lora is not None and self.loras.start(req.lora):
                 loads += 1
             running.append(req)
+            self.prefilling.append(req)
             scheduled.append((req, num_new))
             budget -= num_new
             admitted += 1
@@ -194,42 +202,56 @@ class EngineCore:
             waiting.extendleft(reversed(skipped))
         return admitted, loads
 
-    def _preempt(self, req: SimRequest) -> None:
-        """Recompute preemption: drop its KV and send it back to the head of the queue."""
-        self._sync_tokens(req)
-        self.kv.cache_full_blocks(req)
-        self._release(req)
-        req.num_computed = 0
-        req.status = Status.WAITING
-        req.num_preemptions += 1
+    def _preempt_newest(self, preempted: list[SimRequest]) -> SimRequest:
+        """Recompute preemption: drop the newest request's KV and queue it first again."""
+        victim = self.running[-1]
+        self._leave_running(victim)
+        self._sync_tokens(victim)
+        self.kv.cache_full_blocks(victim)
+        self._release(victim)
+        victim.num_computed = 0
+        victim.status = Status.WAITING
+        victim.num_preemptions += 1
         self.stats.num_preemptions += 1
-        self.waiting.appendleft(req)
+        self.waiting.appendleft(victim)
+        preempted.append(victim)
+        return victim
+
+    def _leave_running(self, req: SimRequest) -> None:
+        if req.decoding:
+            self.decode.remove(req, self.kv.pool)
+        else:
+            self.prefilling.remove(req)
+        self.running.remove(req)
 
     def _release(self, req: SimRequest) -> None:
         self.kv.free(req)
         if req.lora is not None:
             self.loras.stop(req.lora)
 
+    def _cost(self, scheduled: list[tuple[SimRequest, int]], lora_loads: int) -> StepCost:
+        decodes = self.decode.size
+        context = self.decode.context_sum()
+        new_tokens, kv_tokens, pairs = decodes, context + decodes, context + decodes / 2
+        for req, n in scheduled:
+            ctx = req.num_computed
+            new_tokens += n
+            kv_tokens += ctx + n
+            pairs += n * (ctx + n / 2)
+        return StepCost(decodes + len(scheduled), new_tokens, pairs, kv_tokens, lora_loads)
+
     def _extend(self, plan: StepPlan, max_steps: int, until: float) -> None:
         """Cover as many identical decode steps as nothing can interrupt."""
-        reqs = [req for req, _ in plan.scheduled]
-        if len(reqs) != len(self.running):
-            return
-        k = max_steps
-        for req in reqs:
-            k = min(k, req.max_tokens - req.num_output, self.max_model_len - req.num_tokens)
+        decode = self.decode
+        k = min(max_steps, decode.steps_to_first_finish())
         if k <= 1:
             return
-        k = _max_k(k, lambda n: self._extra_blocks(reqs, n) <= self.kv.pool.num_free)
-        plan.increment = self.step_time.decode_increment(len(reqs))
+        free = self.kv.pool.num_free
+        k = _max_k(k, lambda n: decode.new_blocks(n) <= free)
+        plan.increment = self.step_time.decode_increment(decode.size)
         if until < math.inf:
             k = _max_k(k, lambda n: plan.step_start(n - 1) < until)
-        plan.repeat = max(1, k)
-
-    def _extra_blocks(self, reqs: list[SimRequest], steps: int) -> int:
-        size = self.kv.block_size
-        # Blocks for steps-1 more tokens beyond what the first step allocated.
-        return sum(-(-(r.num_computed + steps) // size) - len(r.blocks) for r in reqs)
+        plan.repeat = k
 
     def shorten(self, plan: StepPlan, until: float) -> None:
         """Cut a multi-step plan to the steps that start before `until` (a new arrival)."""
@@ -239,57 +261,41 @@ class EngineCore:
     # -- applying ---------------------------------------------------------------------------
 
     def apply(self, plan: StepPlan) -> StepOutput:
-        """Advance every scheduled request as if the model ran the plan; ends at plan.end.
-
-        Output tokens of running requests are counted here but their bytes are written (and
-        their full blocks hashed into the prefix cache) only when the request stops running,
-        which keeps a step's cost independent of how many tokens it covers.
-        """
+        """Advance the requests as if the model ran the plan; the outputs are at plan.end."""
         k = plan.repeat
         self.steps += k
         end = plan.end
-        first_end = plan.start + plan.first_duration
-        produced: list[tuple[SimRequest, int]] = []
-        finished: list[SimRequest] = []
         stats = self.stats
-        kv = self.kv
-        record_itl = self.record_itl
-        max_model_len = self.max_model_len
+        decodes = self.decode.size
+        finished = self.decode.advance(k, self.kv.pool)
+        if decodes:
+            stats.generation_tokens += decodes * k
+            stats.itl.observe_series(plan.first_duration, plan.increment, k, decodes)
+        first_tokens: list[SimRequest] = []
         for req, num_new in plan.scheduled:
             if req.status != Status.RUNNING:
                 continue
-            computed = req.num_computed + num_new
-            if computed < req.num_prompt_tokens + req.num_output:
-                req.num_computed = computed
-                kv.cache_full_blocks(req)
+            req.num_computed += num_new
+            self.kv.cache_full_blocks(req)
+            if req.num_computed < req.num_tokens:
                 continue
-            if k > 1:
-                kv.allocate(req, k - 1)
-            req.num_computed = computed + k - 1
+            self.prefilling.remove(req)
+            req.num_output += 1
+            stats.generation_tokens += 1
             if req.first_token_at is None:
-                req.first_token_at = first_end
-                stats.ttft.observe(first_end - req.arrival)
+                req.first_token_at = end
+                stats.ttft.observe(end - req.arrival)
                 stats.prompt_tokens += req.num_prompt_tokens
-                kv.cache_full_blocks(req)
-            elif record_itl:
-                stats.itl.observe(first_end - req.last_token_at)
-            req.num_output += k
-            req.last_token_at = end
-            produced.append((req, k))
-            if req.num_output >= req.max_tokens:
-                self._finish(req, req.finish_reason_at_max, end)
+            first_tokens.append(req)
+            if req.num_output >= req.max_tokens or req.num_tokens >= self.max_model_len:
                 finished.append(req)
-            elif req.num_prompt_tokens + req.num_output >= max_model_len:
-                self._finish(req, "length", end)
-                finished.append(req)
-        stats.generation_tokens += k * len(produced)
-        if k > 1 and produced and record_itl:
-            stats.itl.observe_series(
-                plan.first_duration + plan.increment, plan.increment, k - 1, len(produced)
-            )
+            else:
+                self.decode.add(req)
+        for req in finished:
+            self._finish(req, end)
         if finished:
             self.running = [r for r in self.running if r.status == Status.RUNNING]
-        return StepOutput(end, produced, finished)
+        return StepOutput(end, first_tokens, finished)
 
     def _sync_tokens(self, req: SimRequest) -> None:
         """Write the output bytes counted since the last sync (needed to hash output blocks)."""
@@ -297,10 +303,12 @@ class EngineCore:
         if missing > 0:
             req.tokens += filler(req.seed, req.num_output - missing, missing)
 
-    def _finish(self, req: SimRequest, reason: str, now: float) -> None:
+    def _finish(self, req: SimRequest, now: float) -> None:
+        reason = req.finish_reason_at_max if req.num_output >= req.max_tokens else "length"
         req.status = Status.FINISHED
         req.finish_reason = reason
         req.finished_at = now
+        req.last_token_at = now
         self._sync_tokens(req)
         self.kv.cache_full_blocks(req)
         self._release(req)
@@ -318,19 +326,6 @@ class EngineCore:
         stats.generation_len.observe(req.num_output)
         if req.requested_max_tokens is not None:
             stats.max_tokens_param.observe(req.requested_max_tokens)
-
-
-def _cost(scheduled: list[tuple[SimRequest, int]], lora_loads: int) -> tuple[StepCost, int]:
-    new_tokens = kv_tokens = prefill = 0
-    pairs = 0.0
-    for req, n in scheduled:
-        ctx = req.num_computed
-        new_tokens += n
-        kv_tokens += ctx + n
-        pairs += n * (ctx + n / 2)
-        if ctx + n < req.num_tokens or n > 1:
-            prefill += n
-    return StepCost(len(scheduled), new_tokens, pairs, kv_tokens, lora_loads), prefill
 
 
 def _max_k(high: int, ok: Callable[[int], bool]) -> int:

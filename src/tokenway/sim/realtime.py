@@ -90,7 +90,11 @@ class RealtimeEngine:
             self._last_end = plan.end
             out = engine.apply(plan)
             sinks = self._sinks
-            for req, _ in out.produced:
+            for req in engine.running:
+                sink = sinks.get(req.request_id)
+                if sink is not None:
+                    sink.notify()
+            for req in out.finished:
                 sink = sinks.get(req.request_id)
                 if sink is not None:
                     sink.notify()

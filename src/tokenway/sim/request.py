@@ -46,6 +46,11 @@ class SimRequest:
     finished_at: float | None = None
     finish_reason: str | None = None
     num_preemptions: int = 0
+    decoding: bool = False
+    """In the engine's decode set: num_output and num_computed lag by the set's progress."""
+    decode_joined: int = 0
+    decode_x: int = 0
+    decode_epoch: int = 0
 
     def __post_init__(self) -> None:
         self.tokens = bytearray(self.prompt)

@@ -138,6 +138,7 @@ class SimServer:
         return await self._generate(request, chat=False)
 
     async def _generate(self, request: web.Request, chat: bool) -> web.StreamResponse:
+        arrival = self.clock()
         if (gated := await self._gate(request, counts=True)) is not None:
             return gated
         try:
@@ -147,7 +148,6 @@ class SimServer:
             )
         except ApiError as exc:
             return _error(exc)
-        arrival = self.clock()
         if self.profile.api_overhead_s > 0:
             await asyncio.sleep(self.profile.api_overhead_s)
         prefix = "chatcmpl" if chat else "cmpl"
@@ -192,10 +192,12 @@ class SimServer:
         if first := chunks.first():
             await response.write(first)
         sent = 0
+        engine = self.engine
         while True:
-            if req.num_output > sent:
-                text = tokenizer.filler(req.seed, sent, req.num_output - sent).decode()
-                sent = req.num_output
+            produced = engine.num_output(req)
+            if produced > sent:
+                text = tokenizer.filler(req.seed, sent, produced - sent).decode()
+                sent = produced
                 await response.write(chunks.content(text))
             if req.finish_reason is not None:
                 break

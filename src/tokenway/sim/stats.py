@@ -111,11 +111,16 @@ class Histogram:
             self.observe(first, n * weight)
             return
         below = 0
+        counts = self.counts
         for i, bound in enumerate(self.bounds):
-            upto = 0 if bound < first else min(n, int((bound - first) / step) + 1)
-            self.counts[i] += (upto - below) * weight
+            if bound < first:
+                continue
+            upto = min(n, int((bound - first) / step) + 1)
+            counts[i] += (upto - below) * weight
             below = upto
-        self.counts[-1] += (n - below) * weight
+            if upto == n:
+                break
+        counts[-1] += (n - below) * weight
         self.sum += weight * (n * first + step * n * (n - 1) / 2)
 
     @property

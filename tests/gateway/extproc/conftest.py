@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import random
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -75,9 +77,7 @@ async def running_stack(config: PlatformConfig, replicas: int = 1) -> AsyncItera
         for gateway in gateways:
             await gateway.start()
             await asyncio.wait_for(_scraped(gateway), 10)
-            pickers.append(
-                await start_epp(gateway.pipeline, ("127.0.0.1", 0), ("127.0.0.1", 0))
-            )
+            pickers.append(await start_epp(gateway.pipeline, ("127.0.0.1", 0), ("127.0.0.1", 0)))
         port = free_port()
         bootstrap = envoy_bootstrap(
             config,
@@ -103,11 +103,10 @@ def chat(model: str = "m", content: str = "hi", **extra: Any) -> dict[str, Any]:
 async def post(
     session: aiohttp.ClientSession, url: str, body: Any, **headers: str
 ) -> tuple[int, dict[str, str], bytes]:
-    data = body if isinstance(body, bytes) else None
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
     async with session.post(
         f"{url}/v1/chat/completions",
-        json=None if data is not None else body,
-        data=data,
-        headers=headers,
+        data=io.BytesIO(data),
+        headers={"content-type": "application/json", **headers},
     ) as response:
         return response.status, dict(response.headers), await response.read()

@@ -15,6 +15,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 from google.protobuf.struct_pb2 import Struct
 
 from tokenway.config.platform import PlatformConfig
+from tokenway.datalayer.endpoint import EndpointMetrics
 from tokenway.gateway.extproc.protocol import MAX_BODY_CHUNK
 from tokenway.gateway.extproc.server import EppServer, start_epp
 from tokenway.gateway.gateway import Gateway
@@ -34,9 +35,15 @@ def config(**gateway: object) -> PlatformConfig:
     )
 
 
+NOW = 1000.0
+
+
 @pytest.fixture
 async def picker() -> AsyncIterator[tuple[EppServer, Gateway]]:
-    gateway = Gateway(config(maxRequestBytes="300Ki"))
+    # A frozen clock and fresh metrics: admission sees an idle pool, without scraping anything.
+    gateway = Gateway(config(maxRequestBytes="300Ki"), clock=lambda: NOW)
+    for url in ENDPOINTS:
+        gateway.registry.update_metrics(url, EndpointMetrics(scraped_at=NOW))
     server = await start_epp(gateway.pipeline, ("127.0.0.1", 0), ("127.0.0.1", 0))
     try:
         yield server, gateway
@@ -95,17 +102,13 @@ async def exchange(
 
 
 def set_headers(response: pb.CommonResponse) -> dict[str, str]:
-    return {
-        h.header.key: h.header.raw_value.decode() for h in response.header_mutation.set_headers
-    }
+    return {h.header.key: h.header.raw_value.decode() for h in response.header_mutation.set_headers}
 
 
 async def test_full_duplex_decides_after_the_body_and_resends_it_in_chunks(picker) -> None:
     server, _ = picker
     body = json.dumps(chat(content="x" * 200_000)).encode()
-    expected = json.dumps(
-        {**json.loads(body), "model": "served-m"}, separators=(",", ":")
-    ).encode()
+    expected = json.dumps({**json.loads(body), "model": "served-m"}, separators=(",", ":")).encode()
     chunks = -(-len(expected) // MAX_BODY_CHUNK)
     responses = await exchange(server, [headers_message(), *body_messages(body)], 1 + chunks)
     first = responses[0]

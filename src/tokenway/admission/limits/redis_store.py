@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from tokenway.admission.limits.store import (
@@ -20,6 +22,9 @@ from tokenway.admission.limits.store import (
     StoreUnavailable,
     Verdict,
 )
+
+MAX_CONNECTIONS = 32
+"""Per replica: under bursts, requests wait briefly for a connection instead of opening hundreds."""
 
 # ARGV: n_counters, now_ms, holder, then per counter (limit, charge, expire_at_ms),
 # then per slot (limit, lease_until_ms). KEYS: counters then slots.
@@ -94,12 +99,15 @@ class RedisStore:
     __slots__ = ("_client", "_read", "_reserve", "_settle", "_timeout")
 
     def __init__(self, url: str, timeout: float) -> None:
-        self._client = aioredis.Redis.from_url(
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=timeout,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            retry_on_timeout=False,
         )
+        # No retries: a failed call is answered by the fail-open/fail-closed policy at once.
+        self._client = aioredis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
         self._timeout = timeout
         self._reserve = self._client.register_script(RESERVE)
         self._settle = self._client.register_script(SETTLE)
@@ -137,7 +145,7 @@ class RedisStore:
         return tuple(int(v) for v in result)
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await self._client.aclose(close_connection_pool=True)
 
     async def _call(self, call: object) -> list[object]:
         try:

@@ -54,7 +54,7 @@ class TeamLimits:
 
 
 def compile_limit(spec: LimitSpec) -> Rule:
-    rule_id = xxhash.xxh64_hexdigest(spec.model_dump_json())[:12]
+    rule_id = xxhash.xxh64_hexdigest(spec.model_dump_json().encode())[:12]
     models = NameGlobs(spec.models) if spec.models else None
     if spec.requests is not None:
         return Rule(
@@ -94,7 +94,7 @@ def compile_limit(spec: LimitSpec) -> Rule:
 
 
 def compile_budget(spec: BudgetSpec, prices: Mapping[str, Price]) -> Rule:
-    rule_id = "budget-" + xxhash.xxh64_hexdigest(spec.model_dump_json())[:8]
+    rule_id = "budget-" + xxhash.xxh64_hexdigest(spec.model_dump_json().encode())[:8]
     if spec.tokens is not None:
         return Rule(
             rule_id,

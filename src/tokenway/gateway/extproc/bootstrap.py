@@ -29,6 +29,8 @@ from tokenway.gateway.extproc.protocol import (
 )
 
 PICKER_CLUSTER = "tokenway_picker"
+HEALTH_CHECK_INTERVAL = 1.0
+"""Seconds between Envoy's gRPC health checks of each picker (one failure marks it down)."""
 UPSTREAM_CLUSTER = "tokenway_endpoints"
 
 
@@ -94,6 +96,8 @@ def _ext_proc_filter(config: PlatformConfig) -> dict[str, Any]:
             },
             "metadata_options": {
                 "forwarding_namespaces": {"untyped": [LB_NAMESPACE, SUBSET_NAMESPACE]},
+                # Without this Envoy drops the `envoy.lb` metadata the picker returns.
+                "receiving_namespaces": {"untyped": [LB_NAMESPACE]},
             },
         },
     }
@@ -175,8 +179,8 @@ def _picker_cluster(config: PlatformConfig, pickers: Sequence[PickerAddress]) ->
         "health_checks": [
             {
                 "timeout": "1s",
-                "interval": "1s",
-                "no_traffic_interval": "1s",
+                "interval": _seconds(HEALTH_CHECK_INTERVAL),
+                "no_traffic_interval": _seconds(HEALTH_CHECK_INTERVAL),
                 "unhealthy_threshold": 1,
                 "healthy_threshold": 1,
                 "grpc_health_check": {"service_name": EXT_PROC_SERVICE},

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tokenway.config.errors import ConfigError
 from tokenway.config.reload import ConfigWatcher
+from tokenway.gateway.extproc.bootstrap import HEALTH_CHECK_INTERVAL
 from tokenway.gateway.extproc.metrics import serve_metrics
 from tokenway.gateway.extproc.server import EppServer, start_epp
 from tokenway.gateway.gateway import Gateway
@@ -53,6 +54,6 @@ async def serve_picker_until_signal(
     finally:
         if watcher is not None:
             await watcher.stop()
-        await picker.stop(grace=5.0)
+        await picker.stop(grace=5.0, drain=2 * HEALTH_CHECK_INTERVAL)
         await metrics_runner.cleanup()
         await gateway.stop()

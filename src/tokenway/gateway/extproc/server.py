@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import grpc
@@ -28,8 +29,13 @@ class EppServer:
     health: PickerHealth
     _servers: tuple[grpc.aio.Server, ...]
 
-    async def stop(self, grace: float = 1.0) -> None:
+    async def stop(self, grace: float = 5.0, drain: float = 0.0) -> None:
+        """Readiness down, wait `drain` seconds for Envoy's health checks to see it (new
+        requests go to other replicas, or fail open), then let streams in flight finish for up
+        to `grace` seconds. `stop(grace=0)` is a crash: streams in flight are cut."""
         await self.health.set_serving(False)
+        if drain > 0:
+            await asyncio.sleep(drain)
         for server in self._servers:
             await server.stop(grace)
 

@@ -22,7 +22,7 @@ class InFlightScorer:
     type_name = TYPE
 
     def score(
-        self, request: SchedulingRequest, endpoints: Sequence[EndpointSnapshot]
+        self, request: SchedulingRequest, endpoints: Sequence[EndpointSnapshot], now: float
     ) -> list[float]:
         return inverted_min_max([e.in_flight for e in endpoints])
 

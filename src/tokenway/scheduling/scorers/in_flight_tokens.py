@@ -21,7 +21,7 @@ class InFlightTokensScorer:
     type_name = TYPE
 
     def score(
-        self, request: SchedulingRequest, endpoints: Sequence[EndpointSnapshot]
+        self, request: SchedulingRequest, endpoints: Sequence[EndpointSnapshot], now: float
     ) -> list[float]:
         return inverted_min_max([e.in_flight_tokens for e in endpoints])
 

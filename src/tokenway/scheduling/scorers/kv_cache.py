@@ -19,7 +19,7 @@ class KvCacheScorer:
     type_name = TYPE
 
     def score(
-        self, request: SchedulingRequest, endpoints: Sequence[EndpointSnapshot]
+        self, request: SchedulingRequest, endpoints: Sequence[EndpointSnapshot], now: float
     ) -> list[float]:
         return [1.0 - e.metrics.kv_usage for e in endpoints]
 

@@ -32,7 +32,7 @@ class LoraAffinityScorer:
     type_name = TYPE
 
     def score(
-        self, request: SchedulingRequest, endpoints: Sequence[EndpointSnapshot]
+        self, request: SchedulingRequest, endpoints: Sequence[EndpointSnapshot], now: float
     ) -> list[float]:
         adapter = request.adapter
         if adapter is None:

@@ -70,7 +70,7 @@ class PrefixCacheScorer:
         return hashes
 
     def score(
-        self, request: SchedulingRequest, endpoints: Sequence[EndpointSnapshot]
+        self, request: SchedulingRequest, endpoints: Sequence[EndpointSnapshot], now: float
     ) -> list[float]:
         hashes = self._hashes(request)
         if not hashes:

@@ -20,7 +20,7 @@ class QueueScorer:
     type_name = TYPE
 
     def score(
-        self, request: SchedulingRequest, endpoints: Sequence[EndpointSnapshot]
+        self, request: SchedulingRequest, endpoints: Sequence[EndpointSnapshot], now: float
     ) -> list[float]:
         return inverted_min_max([e.metrics.waiting for e in endpoints])
 

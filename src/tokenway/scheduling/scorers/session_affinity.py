@@ -34,7 +34,7 @@ class SessionAffinityScorer:
         self._last: OrderedDict[str, str] = OrderedDict()
 
     def score(
-        self, request: SchedulingRequest, endpoints: Sequence[EndpointSnapshot]
+        self, request: SchedulingRequest, endpoints: Sequence[EndpointSnapshot], now: float
     ) -> list[float]:
         url = self._last.get(request.session_id) if request.session_id else None
         return [1.0 if e.url == url else 0.0 for e in endpoints]

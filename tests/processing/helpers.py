@@ -1,4 +1,4 @@
-"""Helpers: requests parsed by the real gateway parser, and chains built from platform YAML."""
+"""Test helpers: requests parsed by the real gateway parser, and chains built from platform YAML."""
 
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ def request(
     if team is not None:
         ctx.principal = Principal(team=team, method="api-key")
     return ctx
+
+
+def fullwidth(text: str) -> str:
+    """The full-width (compatibility) form of ASCII letters and digits."""
+    return "".join(chr(ord(ch) + 0xFEE0) if ch.isascii() and ch.isalnum() else ch for ch in text)
 
 
 def chat(text: str, model: str = "m", **extra: Any) -> dict[str, Any]:

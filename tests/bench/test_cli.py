@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tokenway.bench.config import load_bench_config
+from tokenway.bench.datasets import LoraMix, SharedPrefix
+from tokenway.bench.load import ConcurrencyStage, RateStage
+from tokenway.cli.main import app
+from tokenway.config.errors import ConfigError
+
+runner = CliRunner()
+
+
+def test_bench_runs_against_a_simulator_and_writes_reports(
+    threaded_sim: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "-t",
+            threaded_sim,
+            "-o",
+            str(out),
+            "--rate",
+            "40",
+            "--requests",
+            "12",
+            "--output-tokens",
+            "4",
+            "--input-tokens",
+            "16",
+            "--slo-ttft",
+            "2s",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary_lifecycle_metrics.json").read_text())
+    assert summary["successes"]["count"] == 12
+    assert summary["successes"]["goodput_metrics"]["goodput_percentage"] == 100.0
+    assert "requests/s" in result.stdout and "report.html" in result.stdout
+
+
+def test_compare_writes_a_folder_per_target(threaded_sim: str, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "compare",
+            "-t",
+            f"a={threaded_sim}",
+            "-t",
+            f"b={threaded_sim}/v1",
+            "-o",
+            str(tmp_path),
+            "--concurrency",
+            "2",
+            "--requests",
+            "4",
+            "--output-tokens",
+            "2",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "a" / "stage_0_lifecycle_metrics.json").exists()
+    assert json.loads((tmp_path / "comparison.json").read_text())["targets"] == ["a", "b"]
+
+
+def test_compare_needs_two_targets_and_bench_needs_one(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["bench", "compare", "-t", "http://127.0.0.1:9"])
+    assert result.exit_code == 2 and "at least two" in result.output
+    assert runner.invoke(app, ["bench"]).exit_code == 2
+
+
+def test_bad_yaml_names_file_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "bench.yaml"
+    path.write_text(
+        "targets:\n  - url: http://127.0.0.1:9\nload:\n  stages:\n    - rate: 5\n"
+        "      duration: 10s\n      concurrency: 2\n"
+    )
+    result = runner.invoke(app, ["bench", "-c", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}:5: load.stages[0]" in result.output
+    assert "exactly one of rate or concurrency" in result.output
+    path.write_text("targets: [{url: x, colour: red}]\n")
+    with pytest.raises(ConfigError, match=r":1: targets\[0\]\.colour"):
+        load_bench_config(path, {})
+
+
+def test_flags_override_the_yaml_file(tmp_path: Path) -> None:
+    path = tmp_path / "bench.yaml"
+    path.write_text(
+        "targets: [{url: 'http://a'}]\nmodel: base\n"
+        "data: {type: shared-prefix, groups: 150, systemPromptTokens: 6000, lora: {count: 15}}\n"
+        "load: {stages: [{concurrency: 8, count: 100}], warmup: 5s}\n"
+    )
+    config = load_bench_config(path, {"model": "other", "data": {"promptsPerGroup": 2}})
+    assert config.model == "other"
+    dataset = config.dataset()
+    assert isinstance(dataset, LoraMix) and isinstance(dataset.base, SharedPrefix)
+    assert dataset.base.num_groups == 150 and dataset.base.prompts_per_group == 2
+    plan = config.plan()
+    assert plan.stages == (ConcurrencyStage(8, count=100),) and plan.warmup == 5.0
+    assert config.plan().warmup_stage() == ConcurrencyStage(8, duration=5.0)
+    assert isinstance(
+        load_bench_config(None, {"targets": [{"url": "x"}]}).plan().stages[0], RateStage
+    )

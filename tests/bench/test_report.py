@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from tokenway.bench.load import ConcurrencyStage, RateStage
+from tokenway.bench.record import WARMUP_STAGE, RequestRecord
+from tokenway.bench.report.write import write_report
+from tokenway.bench.runner import TargetRun
+from tokenway.bench.stats import Slo
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def records(name: str, stage: int, start: float, ttft: float, count: int) -> list[RequestRecord]:
+    out = []
+    for i in range(count):
+        begin = start + i * 0.1
+        times = [begin + ttft + j * 0.01 for j in range(5)]
+        out.append(RequestRecord(stage, name, "g", "m", begin, begin, times[-1], times, 50, 5))
+    return out
+
+
+def target(name: str, ttft: float) -> TargetRun:
+    run = TargetRun(name, stages=[RateStage(10, duration=1), RateStage(20, duration=1)])
+    run.records = (
+        records(name, WARMUP_STAGE, 0.0, ttft, 3)
+        + records(name, 0, 1.0, ttft, 10)
+        + records(name, 1, 3.0, ttft * 2, 10)
+    )
+    run.records.append(
+        RequestRecord(1, name, "g", "m", 4.0, 4.0, 4.5, error="timeout", error_message="slow")
+    )
+    return run
+
+
+def test_single_target_writes_the_inference_perf_files(tmp_path: Path) -> None:
+    written = write_report(tmp_path, [target("sim", 0.05)], Slo(ttft=0.08), {"seed": 1})
+    names = {p.name for p in written}
+    assert {
+        "summary_lifecycle_metrics.json",
+        "stage_0_lifecycle_metrics.json",
+        "stage_1_lifecycle_metrics.json",
+        "requests.jsonl",
+        "report.html",
+    } <= names
+    summary = json.loads((tmp_path / "summary_lifecycle_metrics.json").read_text())
+    assert summary["load_summary"]["count"] == 21  # warm-up left out
+    assert summary["successes"]["goodput_metrics"]["good_requests"] == 10
+    assert summary["failures"]["by_label"]["timeout"]["count"] == 1
+    stage = json.loads((tmp_path / "stage_1_lifecycle_metrics.json").read_text())
+    assert stage["load_summary"]["requested_rate"] == 20
+    lines = (tmp_path / "requests.jsonl").read_text().splitlines()
+    assert len(lines) == 24 and json.loads(lines[0])["stage"] == WARMUP_STAGE
+    for png in tmp_path.glob("*.png"):
+        assert png.read_bytes().startswith(PNG)
+    assert len(list(tmp_path.glob("*.png"))) == 3
+
+
+def test_html_is_self_contained(tmp_path: Path) -> None:
+    write_report(tmp_path, [target("sim", 0.05)], None, {"target": "<script>x</script>"})
+    page = (tmp_path / "report.html").read_text()
+    assert "<script>x</script>" not in page and "&lt;script&gt;" in page
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == 3
+    assert not re.search(r'(src|href)="(http|/|\.)', page)
+    assert "TTFT p90" in page
+
+
+def test_comparison_has_ratios_against_the_first_target(tmp_path: Path) -> None:
+    runs = [target("direct", 0.05), target("gateway", 0.1)]
+    write_report(tmp_path, runs, None, {})
+    for name in ("direct", "gateway"):
+        assert (tmp_path / name / "summary_lifecycle_metrics.json").exists()
+    comparison = json.loads((tmp_path / "comparison.json").read_text())
+    assert comparison["baseline"] == "direct"
+    ttft = comparison["metrics"]["TTFT p50"]
+    assert abs(ttft["ratios"]["gateway"] - 2.0) < 1e-6 and ttft["ratios"]["direct"] == 1.0
+    assert "gateway / direct" in (tmp_path / "report.html").read_text()
+
+
+def test_concurrency_runs_plot_against_concurrency(tmp_path: Path) -> None:
+    run = TargetRun("sim", stages=[ConcurrencyStage(1, count=5), ConcurrencyStage(4, count=5)])
+    run.records = records("sim", 0, 0.0, 0.05, 5) + records("sim", 1, 1.0, 0.05, 5)
+    write_report(tmp_path, [run], None, {})
+    stage = json.loads((tmp_path / "stage_1_lifecycle_metrics.json").read_text())
+    assert stage["load_summary"]["concurrency"] == 4
+    assert (tmp_path / "throughput_and_latency_vs_load.png").exists()

@@ -1,0 +1,209 @@
+"""Failure behaviour of the standalone gateway: killed replicas, client disconnects, reloads."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from tests.conftest import free_port
+from tests.gateway.conftest import BASE, running_fleet, running_gateway
+from tokenway.config.loader import load_platform
+from tokenway.config.reload import ConfigWatcher
+from tokenway.config.platform import PlatformConfig
+
+
+def _start_replica(port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tokenway", "sim", "--port", str(port), "--profile", "h100-8b"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def _wait_healthy(url: str, deadline: float = 20.0) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(int(deadline / 0.1)):
+            try:
+                async with http.get(f"{url}/health") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} never became healthy")
+
+
+async def _request(http: aiohttp.ClientSession, url: str, stream: bool) -> tuple[int, str, str]:
+    body = {
+        "model": "chat",
+        "messages": [{"role": "user", "content": "write a long answer"}],
+        "max_tokens": 120,
+        "stream": stream,
+    }
+    async with http.post(f"{url}/v1/chat/completions", json=body) as resp:
+        text = await resp.text()
+        return resp.status, resp.headers.get("x-tokenway-endpoint", ""), text
+
+
+def _platform(urls: list[str], **extra: Any) -> PlatformConfig:
+    return PlatformConfig.model_validate(
+        {
+            "gateway": {"listen": "127.0.0.1:0", "metricsInterval": "50ms"},
+            "pools": [{"name": "sim", "endpoints": urls, "scheduler": {"profile": "round-robin"}}],
+            "models": [{"name": "chat", "pool": "sim", "model": BASE}],
+            **extra,
+        }
+    )
+
+
+async def test_killed_replica_during_load() -> None:
+    port = free_port()
+    victim_url = f"http://127.0.0.1:{port}"
+    victim = _start_replica(port)
+    try:
+        await _wait_healthy(victim_url)
+        async with running_fleet(2, profile="h100-8b") as fleet, running_gateway(
+            _platform([*fleet.urls, victim_url])
+        ) as gw, aiohttp.ClientSession() as http:
+            await asyncio.sleep(0.2)
+            jobs = [
+                asyncio.create_task(_request(http, gw.url, stream=i % 2 == 0)) for i in range(30)
+            ]
+            await asyncio.sleep(0.4)
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(timeout=10)
+            results = await asyncio.wait_for(asyncio.gather(*jobs), timeout=60)
+
+            for i, (status, endpoint, text) in enumerate(results):
+                streamed = i % 2 == 0
+                assert status == 200, (status, text)
+                if not streamed:
+                    # Nothing had reached the client: failed attempts moved to a live replica.
+                    assert endpoint in fleet.urls
+                    assert json.loads(text)["usage"]["completion_tokens"] == 120
+                elif endpoint == victim_url and '"error"' in text:
+                    # A stream cut mid-way ends with a clean SSE error event, not a hang.
+                    assert text.rstrip().splitlines()[-1].startswith("data: {\"error\"")
+                else:
+                    assert text.rstrip().endswith("data: [DONE]")
+
+            cut = [r for i, r in enumerate(results) if i % 2 == 0 and r[1] == victim_url]
+            assert cut and all('"error"' in text for _, _, text in cut)
+            statuses = {s.url: s for s in gw.gateway.registry.statuses("sim")}
+            assert not statuses[victim_url].routable
+
+            after = await asyncio.gather(*(_request(http, gw.url, False) for _ in range(6)))
+            assert [status for status, _, _ in after] == [200] * 6
+            assert victim_url not in {endpoint for _, endpoint, _ in after}
+
+            victim = _start_replica(port)
+            await _wait_healthy(victim_url)
+            for _ in range(100):
+                if {s.url: s for s in gw.gateway.registry.statuses("sim")}[victim_url].routable:
+                    break
+                await asyncio.sleep(0.1)
+            back = await asyncio.gather(*(_request(http, gw.url, False) for _ in range(9)))
+            assert [status for status, _, _ in back] == [200] * 9
+            assert victim_url in {endpoint for _, endpoint, _ in back}
+    finally:
+        if victim.poll() is None:
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(timeout=10)
+
+
+async def _sim_running(http: aiohttp.ClientSession, url: str) -> float:
+    async with http.get(f"{url}/metrics") as resp:
+        for line in (await resp.text()).splitlines():
+            if line.startswith("vllm:num_requests_running{"):
+                return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("no vllm:num_requests_running")
+
+
+async def test_client_disconnect_cancels_upstream() -> None:
+    async with running_fleet(1, profile="h100-8b") as fleet, running_gateway(
+        _platform(fleet.urls)
+    ) as gw, aiohttp.ClientSession() as http:
+        body = {
+            "model": "chat",
+            "messages": [{"role": "user", "content": "go on forever"}],
+            "max_tokens": 4000,
+            "stream": True,
+        }
+        resp = await http.post(f"{gw.url}/v1/chat/completions", json=body)
+        assert resp.status == 200
+        await resp.content.readuntil(b"\n\n")
+        assert await _sim_running(http, fleet.urls[0]) == 1
+        resp.close()
+        for _ in range(100):
+            if await _sim_running(http, fleet.urls[0]) == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await _sim_running(http, fleet.urls[0]) == 0
+        async with http.get(f"{gw.url}/metrics") as metrics:
+            assert 'tokenway_requests_total{model="chat",pool="sim",status="499"} 1.0' in (
+                await metrics.text()
+            )
+
+
+def _write(path: Path, config: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(config))
+    os.replace(tmp, path)
+
+
+async def test_hot_reload_under_load_drops_nothing(tmp_path: Path) -> None:
+    async with running_fleet(2) as fleet:
+        path = tmp_path / "platform.yaml"
+        document: dict[str, Any] = {
+            "gateway": {"listen": "127.0.0.1:0", "accessLog": False},
+            "pools": [{"name": "sim", "endpoints": fleet.urls}],
+            "models": [{"name": "chat", "pool": "sim", "model": BASE}],
+        }
+        _write(path, document)
+        async with running_gateway(load_platform(path)) as gw:
+            rejected: list[object] = []
+            watcher = ConfigWatcher(path, gw.gateway.reload, rejected.append, interval=0.02)
+            watcher.start()
+
+            async def churn() -> None:
+                for round_ in range(6):
+                    changed = json.loads(json.dumps(document))
+                    changed["models"].append(
+                        {"name": f"extra-{round_}", "pool": "sim", "model": BASE}
+                    )
+                    changed["pools"][0]["scheduler"] = {
+                        "profile": "least-in-flight" if round_ % 2 else "round-robin"
+                    }
+                    _write(path, changed)
+                    await asyncio.sleep(0.1)
+                    if round_ == 3:
+                        path.write_text("models: [ {name: broken")  # invalid: must not apply
+                        await asyncio.sleep(0.1)
+
+            async with aiohttp.ClientSession() as http:
+                sem = asyncio.Semaphore(20)
+
+                async def one() -> int:
+                    async with sem:
+                        status, _, _ = await _request(http, gw.url, stream=False)
+                        return status
+
+                statuses, _ = await asyncio.wait_for(
+                    asyncio.gather(asyncio.gather(*(one() for _ in range(200))), churn()),
+                    timeout=60,
+                )
+            await watcher.stop()
+            assert statuses == [200] * 200
+            assert len(rejected) == 1
+            names = {m.name for m in gw.gateway.config.models}
+            assert "extra-5" in names and "extra-3" not in names
