@@ -6,12 +6,14 @@ Each scenario times authenticate + authorize + reserve + settle for one request 
   memory+jwt    the same with an RS256 OIDC token instead of an API key
   memory+rego   the same with a Rego policy after the allow-lists
   redis         the memory scenario with a Redis store on loopback (started here)
+  redis: 2 PINGs  two PING round trips with redis.asyncio: the floor of any shared store
 Writes benchmarks/results/auth_overhead.json. Run: .venv/bin/python benchmarks/auth_overhead.py
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import socket
@@ -20,11 +22,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jwt
 import redis
+import redis.asyncio as aioredis
 import yaml
 from cryptography.hazmat.primitives.asymmetric import rsa
 from prometheus_client import CollectorRegistry
@@ -118,7 +122,7 @@ def summary(samples: list[float]) -> dict[str, float]:
     }
 
 
-async def main() -> None:
+def main() -> None:
     key = generate_key()
     signing = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,15 +138,20 @@ async def main() -> None:
         access = {"jwt": [{"issuer": ISSUER, "audience": "tokenway", "jwks": {"file": str(jwks)}}]}
         base = {"teams": [team(key)], "access": access}
         bearer = {"authorization": f"Bearer {key}"}
-        results: dict[str, dict[str, float]] = {}
-        results["open"] = summary(await scenario({}, {}))
-        results["memory"] = summary(await scenario(base, bearer))
-        results["memory+jwt"] = summary(await scenario(base, {"authorization": f"Bearer {token}"}))
-        results["memory+rego"] = summary(
-            await scenario(base | {"access": access | {"rego": str(policy)}}, bearer)
-        )
+        runs: dict[str, tuple[dict[str, Any], dict[str, str]]] = {
+            "open": ({}, {}),
+            "memory": (base, bearer),
+            "memory+jwt": (base, {"authorization": f"Bearer {token}"}),
+            "memory+rego": (base | {"access": access | {"rego": str(policy)}}, bearer),
+        }
+        results = {name: summary(asyncio.run(scenario(*run))) for name, run in runs.items()}
         if shutil.which("redis-server"):
-            results["redis"] = await redis_scenario(base, bearer)
+            with redis_server() as url:
+                store = {"redis": url, "timeout": "1s"}
+                results["redis: 2 PINGs"] = summary(asyncio.run(two_pings(url)))
+                results["redis"] = summary(
+                    asyncio.run(scenario(base | {"limitsStore": store}, bearer))
+                )
     baseline = results["open"]["p50_us"]
     for row in results.values():
         row["p50_vs_open"] = round(row["p50_us"] / baseline, 1)
@@ -162,7 +171,24 @@ async def main() -> None:
     print(f"wrote {OUT}")
 
 
-async def redis_scenario(base: dict[str, Any], headers: dict[str, str]) -> dict[str, float]:
+async def two_pings(url: str) -> list[float]:
+    """The floor for any shared store: one round trip to admit and one to settle."""
+    client = aioredis.Redis.from_url(url)
+    samples = []
+    try:
+        for n in range(WARMUP + ITERATIONS):
+            start = time.perf_counter_ns()
+            await client.ping()
+            await client.ping()
+            if n >= WARMUP:
+                samples.append((time.perf_counter_ns() - start) / 1000)
+    finally:
+        await client.aclose()
+    return samples
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [
@@ -187,12 +213,11 @@ async def redis_scenario(base: dict[str, Any], headers: dict[str, str]) -> dict[
             except redis.ConnectionError:
                 time.sleep(0.05)
         client.close()
-        store = {"redis": f"redis://127.0.0.1:{port}/0", "timeout": "1s"}
-        return summary(await scenario(base | {"limitsStore": store}, headers))
+        yield f"redis://127.0.0.1:{port}/0"
     finally:
         process.kill()
         process.wait(timeout=10)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

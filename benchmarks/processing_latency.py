@@ -18,12 +18,11 @@ and the one the goals are judged on (regex-class < 1 ms p99, semantic routing < 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -113,14 +112,22 @@ def measure(call: Callable[[], None], iterations: int) -> dict[str, dict[str, fl
     return {"cpu_ms": distribution(cpu), "wall_ms": distribution(wall)}
 
 
+def drive(step: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine that never waits, without an event loop's per-call overhead."""
+    try:
+        step.send(None)
+    except StopIteration:
+        return
+    raise RuntimeError("a processor chain step awaited something")
+
+
 def run_chain(target: Chain, bodies: list[bytes]) -> Callable[[], None]:
-    loop = asyncio.new_event_loop()
     contexts = iter([context(b) for b in bodies])
 
     def call() -> None:
         ctx = next(contexts)
-        loop.run_until_complete(target.run("pre-routing", ctx))
-        loop.run_until_complete(target.run("request", ctx))
+        drive(target.run("pre-routing", ctx))
+        drive(target.run("request", ctx))
 
     return call
 

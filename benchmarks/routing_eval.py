@@ -53,6 +53,23 @@ from tokenway.sim.virtual import RequestResult, VirtualConfig, run_virtual
 
 RESULTS = Path(__file__).parent / "results"
 PROFILES = ("round-robin", "least-in-flight", "default", "tokenway")
+# Ablations of tokenway's additions, each a pool `scheduler:` setting and where it runs.
+ABLATIONS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
+    "default+prefill-cost": (
+        {"profile": "default", "scorers": {"prefill-cost": 3}},
+        ("shared-prefix", "sharegpt-like", "bursty"),
+    ),
+    "tokenway-no-learning": (
+        {
+            "profile": "tokenway",
+            "params": {
+                "prefix-cache": {"blockSizeTokens": 64, "maxPrefixBlocks": 128},
+                "prefill-cost": {"blockSizeTokens": 64, "maxPrefixBlocks": 128},
+            },
+        },
+        ("shared-prefix",),
+    ),
+}
 BEST = "tokenway"
 REPLICAS = 8
 SIM_PROFILE = "h100-8b"
@@ -95,7 +112,7 @@ def shared_prefix(scale: float, seed: int) -> Workload:
 def multi_lora(scale: float, seed: int) -> Workload:
     adapters = tiered_adapters(15, (0.6, 0.3, 0.1))
     data = LoraMix(Synthetic(input_len=MIXED_IN, output_len=MIXED_OUT), adapters)
-    stage = RateStage(rate=90, count=max(300, int(4000 * scale)))
+    stage = RateStage(rate=40, count=max(300, int(3000 * scale)))
     requests = rate_workload(data.stream(seed), stage, seed)
     config = VirtualConfig(
         REPLICAS, SIM_PROFILE, loras=tuple(a.name for a in adapters), max_loras=3
@@ -233,11 +250,11 @@ def _by_priority(
     return out
 
 
-def run_one(workload: Workload, profile: str, seed: int) -> dict[str, Any]:
+def run_one(workload: Workload, scheduler_spec: dict[str, Any], seed: int) -> dict[str, Any]:
     pool = PoolSpec.model_validate(
         {
             "name": workload.config.pool,
-            "scheduler": {"profile": profile},
+            "scheduler": scheduler_spec,
             "flowControl": {"queueTtl": "10s", "maxQueuedPerBand": 2000},
         }
     )
@@ -319,14 +336,21 @@ def main() -> None:
         "scale": args.scale,
         "workloads": {},
     }
+    runs = {
+        name: [
+            *((profile, {"profile": profile}) for profile in PROFILES),
+            *((ablation, spec) for ablation, (spec, where) in ABLATIONS.items() if name in where),
+        ]
+        for name in chosen
+    }
     with Progress() as progress:
-        task = progress.add_task("simulating", total=len(chosen) * len(PROFILES))
+        task = progress.add_task("simulating", total=sum(len(r) for r in runs.values()))
         for name in chosen:
             workload = WORKLOADS[name](args.scale, args.seed)
             results = {}
-            for profile in PROFILES:
-                progress.update(task, description=f"{name}: {profile}")
-                results[profile] = run_one(workload, profile, args.seed)
+            for label, spec in runs[name]:
+                progress.update(task, description=f"{name}: {label}")
+                results[label] = run_one(workload, spec, args.seed)
                 progress.advance(task)
             ratios = _ratios(results)
             goals = {
@@ -354,12 +378,12 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def _print(report: dict[str, Any]) -> None:
-    header = f"{'workload':<14}{'profile':<16}{'ttft p50':>9}{'p90':>8}{'p99':>8}{'itl p90':>8}"
+    header = f"{'workload':<14}{'profile':<22}{'ttft p50':>9}{'p90':>8}{'p99':>8}{'itl p90':>8}"
     print(header + f"{'out tok/s':>10}{'good %':>8}{'shed':>6}{'queued':>7}")
     for name, entry in report["workloads"].items():
         for profile, r in entry["profiles"].items():
             print(
-                f"{name:<14}{profile:<16}{_fmt(r['ttft_s']['p50']):>9}"
+                f"{name:<14}{profile:<22}{_fmt(r['ttft_s']['p50']):>9}"
                 f"{_fmt(r['ttft_s']['p90']):>8}{_fmt(r['ttft_s']['p99']):>8}"
                 f"{_fmt(r['itl_s']['p90']):>8}{r['output_tokens_per_s']:>10.0f}"
                 f"{r['goodput']['goodput_percentage']:>8.1f}{r['shed']:>6}"

@@ -23,7 +23,9 @@ def platform(urls: Sequence[str], **gateway: Any) -> PlatformConfig:
     return PlatformConfig.model_validate(
         {
             "gateway": {"listen": "127.0.0.1:0", "metricsInterval": "50ms", **gateway},
-            "pools": [{"name": "sim", "endpoints": list(urls), "scheduler": {"profile": "round-robin"}}],
+            "pools": [
+                {"name": "sim", "endpoints": list(urls), "scheduler": {"profile": "round-robin"}}
+            ],
             "models": [
                 {"name": "chat", "pool": "sim", "model": BASE},
                 {"name": "sql", "pool": "sim", "adapter": "sql-lora"},
@@ -77,9 +79,10 @@ async def stack() -> AsyncIterator[Callable[..., Any]]:
         extra_urls: Sequence[str] = (),
         **gateway: Any,
     ) -> AsyncIterator[tuple[Fleet, Running]]:
-        async with running_fleet(replicas, profile, faults) as fleet, running_gateway(
-            platform([*fleet.urls, *extra_urls], **gateway)
-        ) as running:
+        async with (
+            running_fleet(replicas, profile, faults) as fleet,
+            running_gateway(platform([*fleet.urls, *extra_urls], **gateway)) as running,
+        ):
             yield fleet, running
 
     yield make

@@ -8,18 +8,17 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import yaml
-
 from tests.conftest import free_port
 from tests.gateway.conftest import BASE, running_fleet, running_gateway
+
 from tokenway.config.loader import load_platform
-from tokenway.config.reload import ConfigWatcher
 from tokenway.config.platform import PlatformConfig
+from tokenway.config.reload import ConfigWatcher
 
 
 def _start_replica(port: int) -> subprocess.Popen[bytes]:
@@ -72,9 +71,11 @@ async def test_killed_replica_during_load() -> None:
     victim = _start_replica(port)
     try:
         await _wait_healthy(victim_url)
-        async with running_fleet(2, profile="h100-8b") as fleet, running_gateway(
-            _platform([*fleet.urls, victim_url])
-        ) as gw, aiohttp.ClientSession() as http:
+        async with (
+            running_fleet(2, profile="h100-8b") as fleet,
+            running_gateway(_platform([*fleet.urls, victim_url])) as gw,
+            aiohttp.ClientSession() as http,
+        ):
             await asyncio.sleep(0.2)
             jobs = [
                 asyncio.create_task(_request(http, gw.url, stream=i % 2 == 0)) for i in range(30)
@@ -93,7 +94,7 @@ async def test_killed_replica_during_load() -> None:
                     assert json.loads(text)["usage"]["completion_tokens"] == 120
                 elif endpoint == victim_url and '"error"' in text:
                     # A stream cut mid-way ends with a clean SSE error event, not a hang.
-                    assert text.rstrip().splitlines()[-1].startswith("data: {\"error\"")
+                    assert text.rstrip().splitlines()[-1].startswith('data: {"error"')
                 else:
                     assert text.rstrip().endswith("data: [DONE]")
 
@@ -130,9 +131,11 @@ async def _sim_running(http: aiohttp.ClientSession, url: str) -> float:
 
 
 async def test_client_disconnect_cancels_upstream() -> None:
-    async with running_fleet(1, profile="h100-8b") as fleet, running_gateway(
-        _platform(fleet.urls)
-    ) as gw, aiohttp.ClientSession() as http:
+    async with (
+        running_fleet(1, profile="h100-8b") as fleet,
+        running_gateway(_platform(fleet.urls)) as gw,
+        aiohttp.ClientSession() as http,
+    ):
         body = {
             "model": "chat",
             "messages": [{"role": "user", "content": "go on forever"}],

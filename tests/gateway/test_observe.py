@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 
 from hypothesis import given
@@ -37,7 +38,7 @@ def test_stream_split_anywhere_yields_same_events_and_usage(cuts: list[int]) -> 
     observer = ResponseObserver(stream=True, started_at=0.0)
     bounds = [0, *sorted(set(cuts)), len(STREAM)]
     events: list[bytes] = []
-    for i, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False)):
+    for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
         events += observer.feed(STREAM[lo:hi], now=float(i + 1))
     assert observer.finish(now=99.0) == b""
     assert b"".join(events) == STREAM
@@ -51,14 +52,16 @@ def test_stream_split_anywhere_yields_same_events_and_usage(cuts: list[int]) -> 
 
 def test_interrupted_stream_is_counted_from_chunks() -> None:
     observer = ResponseObserver(stream=True, started_at=1.0)
-    observer.feed(STREAM[: STREAM.index(b"data: {\"choices\": [{\"delta\": {\"content\": \"!")], 2.0)
+    observer.feed(STREAM[: STREAM.index(b'data: {"choices": [{"delta": {"content": "!')], 2.0)
     usage = observer.counted_usage(prompt_estimate=11)
     assert usage is not None and (usage.prompt_tokens, usage.completion_tokens) == (11, 2)
 
 
 def test_non_stream_usage_and_timing() -> None:
     observer = ResponseObserver(stream=False, started_at=1.0)
-    body = json.dumps({"choices": [{"text": "x"}], "usage": {"prompt_tokens": 2, "completion_tokens": 5}})
+    body = json.dumps(
+        {"choices": [{"text": "x"}], "usage": {"prompt_tokens": 2, "completion_tokens": 5}}
+    )
     observer.feed(body.encode(), now=3.0)
     observer.finish(now=3.5)
     assert observer.ttft == 2.0

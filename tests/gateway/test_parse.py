@@ -36,7 +36,10 @@ def test_chat_request_is_parsed() -> None:
 
 
 def test_content_parts_and_completions() -> None:
-    parts = {"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "ab"}]}]}
+    parts = {
+        "model": "m",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "ab"}]}],
+    }
     assert parse_request(inbound(parts), 0, 1000).prompt_text == "<|user|>ab"
     ctx = parse_request(inbound({"model": "m", "prompt": ["a", "b"]}, "/v1/completions"), 0, 1000)
     assert ctx.operation == "completion" and ctx.prompt_text == "ab"

@@ -33,7 +33,7 @@ def test_single_forms_resolve() -> None:
 def test_lookalike_spellings_resolve_to_the_same_model() -> None:
     router = ModelRouter([ModelSpec(name="chat", pool="p", model="base")])
     # Fullwidth letters normalise (NFKC) to the configured name instead of escaping it.
-    assert router.resolve("ｃｈａｔ", random.Random(0)).public_model == "chat"
+    assert router.resolve("\uff43\uff48\uff41\uff54", random.Random(0)).public_model == "chat"
 
 
 def test_unknown_model_is_404() -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 import openai
 import pytest
-
 from tests.conftest import free_port
+
 from tokenway.sim.faults import FaultConfig
 
 
@@ -81,7 +81,9 @@ async def test_openai_errors_for_bad_requests(stack: Callable[..., Any]) -> None
     async with stack(maxRequestBytes="4Ki") as (_, gw):
         sdk = client(gw.url)
         with pytest.raises(openai.NotFoundError) as missing:
-            await sdk.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
+            await sdk.chat.completions.create(
+                model="nope", messages=[{"role": "user", "content": "x"}]
+            )
         assert missing.value.code == "model_not_found"
         with pytest.raises(openai.APIStatusError) as big:
             await sdk.chat.completions.create(
@@ -111,7 +113,9 @@ async def test_all_endpoints_failing_is_502(stack: Callable[..., Any]) -> None:
     async with stack(2, faults=faults) as (_, gw):
         sdk = client(gw.url)
         with pytest.raises(openai.APIStatusError) as info:
-            await sdk.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
+            await sdk.chat.completions.create(
+                model="chat", messages=[{"role": "user", "content": "x"}]
+            )
         assert info.value.status_code == 502
         await sdk.close()
 
@@ -134,7 +138,9 @@ async def test_slow_first_byte_times_out_with_504(stack: Callable[..., Any]) -> 
     async with stack(1, faults=[slow], timeouts={"firstByte": "300ms"}) as (_, gw):
         sdk = client(gw.url)
         with pytest.raises(openai.APIStatusError) as info:
-            await sdk.chat.completions.create(model="chat", messages=[{"role": "user", "content": "x"}])
+            await sdk.chat.completions.create(
+                model="chat", messages=[{"role": "user", "content": "x"}]
+            )
         assert info.value.status_code == 504
         assert "did not answer in time" in info.value.message
         await sdk.close()

@@ -105,7 +105,7 @@ def test_scope_and_missing_schema(checker: Checker, objects: dict[str, Manifest]
     no_crds = Checker(None).check([objects["ScaledObject models/llama-8b"]])
     assert [str(p) for p in no_crds.problems] == [
         "ScaledObject models/llama-8b: apiVersion: no schema for keda.sh/v1alpha1 ScaledObject "
-        "in --crds"
+        "(pass --crds DIR)"
     ]
 
 
@@ -127,3 +127,31 @@ def test_cli_reports_invalid_platform_file(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert f"{bad}:2: deployments" in result.output and "unknown pool 'gone'" in result.output
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "gpus",
+    [
+        "{driver: gpu.example.com, count: 2, topology: pcieRoot}",
+        "{count: 2, migProfile: 1g.10gb, topology: sameGpu}",
+        "{count: 4, minMemory: 40Gi, topology: pcieRoot}",
+    ],
+)
+def test_other_gpu_shapes_are_valid(checker: Checker, gpus: str) -> None:
+    text = (
+        "pools: [{name: p, endpoints: ['http://10.0.0.1:8000']}]\n"
+        f"deployments:\n  - name: d\n    pool: p\n    model: m\n    gpus: {gpus}\n"
+    )
+    assert checker.check(render(render_input(text))).problems == []
+
+
+def test_cli_reports_name_collisions(tmp_path: Path) -> None:
+    platform = tmp_path / "platform.yaml"
+    platform.write_text(
+        "pools: [{name: p, endpoints: ['http://10.0.0.1:8000']}]\n"
+        "models: [{name: chat.v1, pool: p}, {name: chat-v1, pool: p}]\n"
+        "deployments: [{name: d, pool: p, model: m}]\n"
+    )
+    result = CliRunner().invoke(app, ["render", "-f", str(platform), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert "default.inferenceobjective.chat-v1.yaml" in result.output

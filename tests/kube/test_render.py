@@ -76,6 +76,16 @@ def test_model_server_args_probes_and_claim(example_text: str) -> None:
     assert container["resources"]["claims"] == [{"name": "gpus"}]
     assert pod["resourceClaims"] == [{"name": "gpus", "resourceClaimTemplateName": "llama-8b-gpus"}]
     assert "replicas" not in objects["Deployment models/llama-8b"]["spec"]  # KEDA owns it
+    assert (
+        args[args.index("--otlp-traces-endpoint") + 1] == "http://otel-collector.observability:4317"
+    )
+    picker_env = objects["Deployment models/llama-8b-epp"]["spec"]["template"]["spec"][
+        "containers"
+    ][0]["env"]
+    assert {
+        "name": "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "value": "http://otel-collector.observability:4317",
+    } in picker_env
     pdb = objects["PodDisruptionBudget models/llama-8b"]["spec"]
     assert pdb["maxUnavailable"] == 1
 
@@ -196,3 +206,41 @@ def test_network_policy_admits_only_gateway_picker_and_prometheus(example_text: 
         {"kubernetes.io/metadata.name": "monitoring"},
     ]
     assert policy["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8000}]
+
+
+def _claim(gpus: str) -> dict:
+    text = (
+        "pools: [{name: p, endpoints: ['http://10.0.0.1:8000']}]\n"
+        f"deployments:\n  - name: d\n    pool: p\n    model: m\n    gpus: {gpus}\n"
+    )
+    objects = {object_ref(o): o for o in render(render_input(text))}
+    return objects
+
+
+def test_mig_slices_on_one_gpu() -> None:
+    objects = _claim("{count: 2, migProfile: 1g.10gb, topology: sameGpu}")
+    devices = objects["ResourceClaimTemplate default/d-gpus"]["spec"]["spec"]["devices"]
+    exactly = devices["requests"][0]["exactly"]
+    assert exactly["deviceClassName"] == "mig.nvidia.com" and exactly["count"] == 2
+    assert exactly["selectors"][0]["cel"]["expression"] == (
+        'device.attributes["gpu.nvidia.com"].profile == "1g.10gb"'
+    )
+    assert devices["constraints"] == [
+        {"requests": ["gpu"], "matchAttribute": "gpu.nvidia.com/parentUUID"}
+    ]
+    assert not any(ref.startswith("DeviceClass") for ref in objects)
+
+
+def test_device_class_only_for_drivers_without_one() -> None:
+    objects = _claim("{driver: gpu.example.com, count: 1}")
+    assert objects["DeviceClass gpu.example.com"]["spec"]["selectors"] == [
+        {"cel": {"expression": 'device.driver == "gpu.example.com"'}}
+    ]
+    exactly = objects["ResourceClaimTemplate default/d-gpus"]["spec"]["spec"]["devices"][
+        "requests"
+    ][0]["exactly"]
+    assert exactly == {
+        "deviceClassName": "gpu.example.com",
+        "allocationMode": "ExactCount",
+        "count": 1,
+    }

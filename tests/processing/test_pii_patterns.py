@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from random import Random
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tokenway.config.processors import PII_KINDS, EntropyRule
+from tokenway.processing.pii_candidates import SMALL
 from tokenway.processing.pii_patterns import (
     bits_per_char,
     detectors,
@@ -120,3 +125,46 @@ def test_long_runs_scan_in_linear_time() -> None:
     # A backtracking pattern would take minutes on these; each must finish a single scan.
     for text in ("a" * 200_000, "1 " * 100_000, "A1" * 100_000, "a." * 100_000 + "@"):
         find(text, TABLE)
+
+
+def whole_text_scan(text: str) -> list[tuple[int, int, str]]:
+    found = []
+    for rank, detector in enumerate(TABLE):
+        for match in detector.pattern.finditer(text):
+            if length := detector.accept(match.group()):
+                found.append((match.start(), rank, match.start() + length, detector.kind))
+    result, taken = [], 0
+    for start, _rank, end, kind in sorted(found):
+        if start >= taken:
+            result.append((start, end, kind))
+            taken = end
+    return result
+
+
+LONG_PARTS = [
+    "jane@example.com",
+    "4111 1111 1111 1111",
+    fullwidth("5500000000000004"),
+    "+44 20 7946 0958",
+    "GB82 WEST 1234 5698 7654 32",
+    "AB 12 34 56 C",
+    "12345678Z",
+    "123-45-6789",
+    "AKIAIOSFODNN7EXAMPLE",
+    "Zx9Qw2Er7Ty4Ui1Op8As5Df3Gh6Jk0LmN",
+    "version 2.0.1 of 2024",
+    "réunion à 10h30",
+    "中文文本",
+    "the quick brown fox jumps over the lazy dog",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(LONG_PARTS), min_size=20, max_size=60), st.randoms())
+def test_windowed_scan_finds_exactly_what_a_whole_text_scan_finds(
+    parts: list[str], rng: Random
+) -> None:
+    text = "".join(part + rng.choice([" ", ", ", ". ", "\n", " and "]) for part in parts)
+    text += " the end of a long prompt" * (SMALL // 20)
+    assert len(text) > SMALL
+    assert [(f.start, f.end, f.kind) for f in find(text, TABLE)] == whole_text_scan(text)

@@ -6,7 +6,9 @@ as a shared secret), tokens must carry exp and aud, and oversized tokens are ref
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,8 @@ ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 LEEWAY_S = 30
+CACHE_SIZE = 4096
+CACHE_TTL_S = 60.0
 
 
 class TokenRejected(Exception):
@@ -47,16 +51,39 @@ def looks_like_jwt(token: str) -> bool:
 
 
 class JwtVerifier:
-    __slots__ = ("_issuers", "_max_bytes", "_svid")
+    """Verifies bearer JWTs; a verified token is remembered (bounded, at most CACHE_TTL_S and
+    never past its exp), so a client's repeated token costs a lookup, not a signature check."""
 
-    def __init__(self, issuers: Sequence[Issuer], svid: SvidIssuer | None, max_bytes: int) -> None:
+    __slots__ = ("_cache", "_clock", "_issuers", "_max_bytes", "_svid")
+
+    def __init__(
+        self,
+        issuers: Sequence[Issuer],
+        svid: SvidIssuer | None,
+        max_bytes: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._issuers = {i.provider.issuer: i for i in issuers}
         self._svid = svid
         self._max_bytes = max_bytes
+        self._clock = clock
+        self._cache: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     def principal(self, token: str) -> Principal:
         if len(token) > self._max_bytes:
             raise TokenRejected("token too large")
+        now = self._clock()
+        cached = self._cache.get(token)
+        if cached is not None and cached[1] > now:
+            self._cache.move_to_end(token)
+            return cached[0]
+        principal, expires = self._verify(token)
+        self._cache[token] = (principal, min(expires, now + CACHE_TTL_S))
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -67,21 +94,21 @@ class JwtVerifier:
             raise TokenRejected("token algorithm not accepted")
         issuer = self._issuers.get(unverified.get("iss"))  # type: ignore[arg-type]
         if issuer is not None:
-            claims = _verify(
+            claims = _decode(
                 token, issuer.keys, header, issuer.provider.audience, issuer.provider.issuer
             )
-            return _oidc_principal(claims, issuer)
+            return _oidc_principal(claims, issuer), float(claims["exp"])
         subject = unverified.get("sub")
         if self._svid is not None and isinstance(subject, str) and subject.startswith("spiffe://"):
-            claims = _verify(token, self._svid.keys, header, self._svid.audience, None)
+            claims = _decode(token, self._svid.keys, header, self._svid.audience, None)
             found = self._svid.spiffe.principal(claims["sub"], method="jwt-svid")
             if isinstance(found, str):
                 raise TokenRejected(found)
-            return found
+            return found, float(claims["exp"])
         raise TokenRejected("token issuer not accepted")
 
 
-def _verify(
+def _decode(
     token: str, keys: JwksKeys, header: Mapping[str, Any], audience: str, issuer: str | None
 ) -> dict[str, Any]:
     key = keys.key(header.get("kid"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -244,7 +245,7 @@ def bench(
             TimeElapsedColumn(),
             console=console,
         ) as progress:
-            result = _runner()(_run(settings, progress))
+            result = _run_async(_run(settings, progress))
     except ConfigError as exc:
         for issue in exc.issues:
             console.print(f"[red]error[/red] {issue}", highlight=False, soft_wrap=True)
@@ -255,13 +256,14 @@ def bench(
     _print_summary(Console(), result, settings)
 
 
-def _runner() -> Any:
-    """asyncio.run on uvloop where available: the client's scheduling lag is the loop's."""
+def _run_async(coro: Coroutine[Any, Any, BenchResult]) -> BenchResult:
+    """Runs on uvloop where available: the client's scheduling lag is the event loop's."""
     try:
         import uvloop
     except ImportError:
-        return asyncio.run
-    return lambda coro: asyncio.Runner(loop_factory=uvloop.new_event_loop).run(coro)
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
 
 
 def register(app: typer.Typer) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tokenway.cli import bench, keys, render, serve, sim, up, validate
+from tokenway.cli import bench, epp, keys, render, serve, sim, up, validate
 
 app = typer.Typer(
     name="tokenway",
@@ -21,6 +21,7 @@ def _root() -> None:
 
 
 bench.register(app)
+epp.register(app)
 keys.register(app)
 render.register(app)
 serve.register(app)

@@ -69,7 +69,11 @@ def render_command(
             raise typer.Exit(1)
         err.print(f"{report.checked} objects valid", highlight=False)
     if out is not None:
-        files = render_files(objects, file.name)
+        try:
+            files = render_files(objects, file.name)
+        except ValueError as exc:  # two models whose names map to one object name
+            err.print(f"[red]error[/red] {file}: {exc}", highlight=False)
+            raise typer.Exit(1) from None
         write_tree(files, out)
         Console().print(f"{out}: {len(objects)} objects in {len(files)} files", highlight=False)
 

@@ -42,7 +42,9 @@ def serve(
     bind_port = platform.gateway.port if port is None else port
 
     def ready(bound: int) -> None:
-        Console(stderr=True).print(f"tokenway gateway on http://{bind_host}:{bound}", highlight=False)
+        Console(stderr=True).print(
+            f"tokenway gateway on http://{bind_host}:{bound}", highlight=False
+        )
 
     async def main() -> None:
         await serve_until_signal(Gateway(platform), bind_host, bind_port, config, ready)

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from tokenway.sim.faults import FaultConfig
 from tokenway.sim.fleet import start_fleet
-from tokenway.sim.profiles import DEFAULT_MODEL, DEFAULT_PROFILE, PROFILES
+from tokenway.sim.profiles import DEFAULT_MODEL, DEFAULT_PROFILE, PROFILES, get_profile
 
 sim_app = typer.Typer(
     help="Simulated vLLM model servers (OpenAI API, vLLM metrics, batching, KV cache, LoRA).",
@@ -71,6 +71,10 @@ def _run(
     if max_loras < 1:
         raise typer.BadParameter("--max-loras must be at least 1")
     coro = _serve(replicas, host, port, model, _loras(lora), max_loras, profile, faults)
+    if not get_profile(profile).instant:
+        # asyncio's own loop: its timers are finer than uvloop's, and step timing matters.
+        asyncio.run(coro)
+        return
     try:
         import uvloop
 

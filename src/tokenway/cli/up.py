@@ -24,7 +24,7 @@ def _welcome(url: str, fleet_urls: list[str]) -> str:
         "",
         "[bold]curl[/bold]",
         f"  curl -s {url}/v1/chat/completions -H 'content-type: application/json' \\",
-        f"    -d '{{\"model\": \"{BASE_PUBLIC_NAME}\", "
+        f'    -d \'{{"model": "{BASE_PUBLIC_NAME}", '
         '"messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 32}\'',
         "",
         "[bold]OpenAI SDK[/bold]",

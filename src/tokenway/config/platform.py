@@ -13,8 +13,8 @@ from tokenway.config.models import ModelSpec
 from tokenway.config.observability import ObservabilitySettings
 from tokenway.config.picker import PickerSettings
 from tokenway.config.pools import PoolSpec
-from tokenway.config.processors import Processors
 from tokenway.config.prices import Prices
+from tokenway.config.processors import Processors
 from tokenway.config.queues import Queues
 from tokenway.config.slos import Slos
 from tokenway.config.teams import Teams

@@ -60,6 +60,10 @@ class _Endpoint:
     in_flight_tokens: int = 0
     health: PassiveHealth = field(default_factory=PassiveHealth)
 
+    @property
+    def has_metrics(self) -> bool:
+        return parser_for(self.engine).metrics_path is not None
+
 
 class EndpointRegistry:
     """Pools of endpoints and everything the gateway knows about each endpoint."""
@@ -124,7 +128,12 @@ class EndpointRegistry:
                     url=url,
                     pool=pool,
                     metrics=endpoint.metrics,
-                    metrics_age=None if scraped_at is None else now - scraped_at,
+                    # A server without metrics (plain OpenAI) has nothing that could go stale.
+                    metrics_age=(
+                        0.0
+                        if not endpoint.has_metrics
+                        else None if scraped_at is None else now - scraped_at
+                    ),
                     healthy=endpoint.ready if never_ejected else self._routable(endpoint, now),
                     in_flight=endpoint.in_flight,
                     in_flight_tokens=endpoint.in_flight_tokens,
@@ -195,7 +204,12 @@ class EndpointRegistry:
                     ready=endpoint.ready,
                     routable=self._routable(endpoint, now),
                     in_flight=endpoint.in_flight,
-                    metrics_age=None if scraped_at is None else now - scraped_at,
+                    # A server without metrics (plain OpenAI) has nothing that could go stale.
+                    metrics_age=(
+                        0.0
+                        if not endpoint.has_metrics
+                        else None if scraped_at is None else now - scraped_at
+                    ),
                     scrape_failures=endpoint.scrape_failures,
                     ejections=endpoint.health.ejections,
                 )

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import random
-from functools import partial
 from collections.abc import Callable
+from functools import partial
 
+from tokenway.admission.factory import build_admission
 from tokenway.config.platform import PlatformConfig
+from tokenway.config.pools import PoolSpec
 from tokenway.datalayer.registry import EndpointRegistry
 from tokenway.gateway.router import ModelRouter
 from tokenway.gateway.state import GatewayState, PoolRuntime, Stages
-from tokenway.admission.factory import build_admission
-from tokenway.config.pools import PoolSpec
 from tokenway.scheduling.factory import build_scheduler
 
 

@@ -95,7 +95,9 @@ class Gateway:
         self.pipeline.access_log.enabled = config.gateway.access_log
         self.stages = stages
         self.metrics.config_reloads.labels("applied").inc()
-        log.info("configuration applied: %d pools, %d models", len(config.pools), len(config.models))
+        log.info(
+            "configuration applied: %d pools, %d models", len(config.pools), len(config.models)
+        )
 
     def ready(self) -> bool:
         """Ready once every pool has at least one healthy endpoint."""

@@ -7,9 +7,10 @@ not ask for usage, tells the relay which event was the usage-only chunk that the
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from tokenway.gateway.context import Usage
 
@@ -79,8 +80,8 @@ class ResponseObserver:
         """End of body. Returns stream bytes not terminated by a blank line (sent as they are)."""
         if not self.stream:
             try:
-                payload = json.loads(self._buffer)
-            except ValueError:
+                payload = orjson.loads(self._buffer)
+            except orjson.JSONDecodeError:
                 payload = None
             self.usage = usage_from(payload)
             if self.first_token_at is not None:
@@ -99,8 +100,8 @@ class ResponseObserver:
             if not data or data == b"[DONE]":
                 continue
             try:
-                payload = json.loads(data)
-            except ValueError:
+                payload = orjson.loads(data)
+            except orjson.JSONDecodeError:
                 continue
             if not isinstance(payload, dict):
                 continue
@@ -135,8 +136,8 @@ class ResponseObserver:
         for line in event.split(b"\n"):
             if line.startswith(b"data:"):
                 try:
-                    payload = json.loads(line[5:])
-                except ValueError:
+                    payload = orjson.loads(line[5:])
+                except orjson.JSONDecodeError:
                     return False
                 return (
                     isinstance(payload, dict)

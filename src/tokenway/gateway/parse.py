@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import uuid
+import itertools
+import os
 from typing import Any
+
+import orjson
 
 from tokenway.gateway.context import InboundRequest, RequestContext
 from tokenway.gateway.errors import GatewayError
@@ -20,6 +22,14 @@ CHARS_PER_TOKEN = 4
 
 MAX_TOKENS_LIMIT = 1_000_000
 
+# Request ids: a random per-process prefix and a counter; unique without a syscall per request.
+_ID_PREFIX = os.urandom(6).hex()
+_ID_COUNTER = itertools.count()
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):010x}"
+
 
 def estimate_tokens(text: str) -> int:
     return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
@@ -29,9 +39,7 @@ def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(
-            part.get("text", "") for part in content if isinstance(part, dict)
-        )
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
     return ""
 
 
@@ -77,12 +85,10 @@ def parse_request(inbound: InboundRequest, received_at: float, max_bytes: int) -
     if operation is None:
         raise GatewayError(404, f"no such endpoint: {inbound.method} {inbound.path}")
     if len(inbound.body) > max_bytes:
-        raise GatewayError(
-            413, f"request body exceeds {max_bytes} bytes", code="request_too_large"
-        )
+        raise GatewayError(413, f"request body exceeds {max_bytes} bytes", code="request_too_large")
     try:
-        body = json.loads(inbound.body)
-    except (ValueError, UnicodeDecodeError):
+        body = orjson.loads(inbound.body)
+    except orjson.JSONDecodeError:
         raise GatewayError(400, "the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise GatewayError(400, "the request body must be a JSON object")
@@ -100,7 +106,7 @@ def parse_request(inbound: InboundRequest, received_at: float, max_bytes: int) -
     text = prompt_text(operation, body)
     headers = inbound.headers
     return RequestContext(
-        request_id=headers.get("x-request-id") or uuid.uuid4().hex,
+        request_id=headers.get("x-request-id") or new_request_id(),
         operation=operation,
         inbound=inbound,
         body=body,

@@ -8,11 +8,12 @@ The pipeline holds no transport: the aiohttp proxy and the ext_proc server both 
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import orjson
 
 from tokenway.auth.principal import ANONYMOUS
 from tokenway.datalayer.endpoint import EndpointSnapshot
@@ -69,7 +70,7 @@ def _upstream_body(ctx: RequestContext) -> bytes:
         options = dict(body.get("stream_options") or {})
         options["include_usage"] = True
         body["stream_options"] = options
-    return json.dumps(body, separators=(",", ":")).encode()
+    return orjson.dumps(body)
 
 
 class Pipeline:
@@ -132,8 +133,13 @@ class Pipeline:
         ticket = None
         try:
             pool = state.pools[route.pool]
+            snapshots = state.registry.snapshots(route.pool)
             if pool.admission is not None:
-                ticket = await pool.admission.admit(ctx, state.registry.snapshots(route.pool))
+                before = self.clock()
+                ticket = await pool.admission.admit(ctx, snapshots)
+                if self.clock() - before > state.config.gateway.metrics_interval:
+                    # The request waited in a flow-control queue: decide on fresh metrics.
+                    snapshots = state.registry.snapshots(route.pool)
             request = SchedulingRequest(
                 request_id=ctx.request_id,
                 model=route.upstream_model,
@@ -148,7 +154,6 @@ class Pipeline:
                 headers=ctx.headers,
                 subset=subset,
             )
-            snapshots = state.registry.snapshots(route.pool)
             decision = pool.scheduler.schedule(request, snapshots, self.clock(), explain)
             if not decision.endpoints:
                 raise GatewayError(

@@ -82,7 +82,9 @@ class Forwarder:
                 except TimeoutError:
                     raise _Attempt(504, "the model server did not answer in time") from None
                 except _UPSTREAM_ERRORS as exc:
-                    raise _Attempt(502, f"cannot reach the model server: {type(exc).__name__}")
+                    raise _Attempt(
+                        502, f"cannot reach the model server: {type(exc).__name__}"
+                    ) from None
                 if upstream.status >= 500:
                     upstream.release()
                     raise _Attempt(502, f"the model server answered {upstream.status}")

@@ -29,7 +29,7 @@ def pod_labels(spec: DeploymentSpec) -> dict[str, str]:
     return {POOL_LABEL: spec.pool, DEPLOYMENT_LABEL: spec.name, ENGINE_LABEL: "vllm"}
 
 
-def vllm_args(spec: DeploymentSpec, tensor_parallel: str) -> list[str]:
+def vllm_args(spec: DeploymentSpec, tensor_parallel: str, otlp: str | None) -> list[str]:
     """`vllm serve` arguments; tensor parallelism equals the number of GPUs claimed."""
     settings = spec.vllm
     args = [spec.model, "--host", "0.0.0.0", "--port", str(spec.port)]
@@ -49,16 +49,18 @@ def vllm_args(spec: DeploymentSpec, tensor_parallel: str) -> list[str]:
         if settings.max_lora_rank is not None:
             args += ["--max-lora-rank", str(settings.max_lora_rank)]
         args += ["--lora-modules", *(f"{a.name}={a.source}" for a in spec.adapters)]
+    if otlp is not None:
+        args += ["--otlp-traces-endpoint", otlp]
     return [*args, *settings.extra_args]
 
 
-def _command(spec: DeploymentSpec) -> tuple[list[str], list[str]]:
+def _command(spec: DeploymentSpec, otlp: str | None) -> tuple[list[str], list[str]]:
     counts = set(spec.gpus.counts())
     if len(counts) == 1:
-        return ["vllm", "serve"], vllm_args(spec, str(counts.pop()))
+        return ["vllm", "serve"], vllm_args(spec, str(counts.pop()), otlp)
     # Alternatives with different GPU counts: the pod learns which one it got only at run time.
     marker = "TP_FROM_DEVICES"
-    line = shlex.join(["vllm", "serve", *vllm_args(spec, marker)])
+    line = shlex.join(["vllm", "serve", *vllm_args(spec, marker, otlp)])
     line = line.replace(marker, DEVICE_COUNT)
     return ["/bin/sh", "-c"], [f"exec {line}"]
 
@@ -72,8 +74,8 @@ def _probe(path: str, port: str, period: int, failures: int) -> dict[str, Any]:
     }
 
 
-def _container(spec: DeploymentSpec) -> dict[str, Any]:
-    command, args = _command(spec)
+def _container(spec: DeploymentSpec, otlp: str | None) -> dict[str, Any]:
+    command, args = _command(spec, otlp)
     env: list[dict[str, Any]] = [{"name": "VLLM_LOGGING_LEVEL", "value": "INFO"}]
     if spec.hf_token_secret is not None:
         env.append(
@@ -106,12 +108,12 @@ def _container(spec: DeploymentSpec) -> dict[str, Any]:
     }
 
 
-def deployment(spec: DeploymentSpec) -> Manifest:
+def deployment(spec: DeploymentSpec, otlp_endpoint: str | None) -> Manifest:
     selector = pod_labels(spec)
     template_labels = {**labels(COMPONENT, spec.name), **selector}
     pod_spec = {
         "terminationGracePeriodSeconds": 120,
-        "containers": [_container(spec)],
+        "containers": [_container(spec, otlp_endpoint)],
         "resourceClaims": [{"name": CLAIM, "resourceClaimTemplateName": claim_template_name(spec)}],
         "volumes": [
             {

@@ -50,9 +50,12 @@ def file_name(obj: Manifest) -> str:
 def render_files(objects: Sequence[Manifest], source: str) -> dict[str, str]:
     """File name -> text for every object and the kustomization listing them."""
     header = HEADER.format(source=source)
-    files = {file_name(obj): header + to_yaml(obj) for obj in objects}
-    if len(files) != len(objects):
-        raise ValueError("two rendered objects share a kind, namespace and name")
+    files: dict[str, str] = {}
+    for obj in objects:
+        name = file_name(obj)
+        if name in files:
+            raise ValueError(f"two rendered objects would both be {name}; rename one model")
+        files[name] = header + to_yaml(obj)
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",

@@ -41,6 +41,7 @@ def service_account(spec: DeploymentSpec) -> Manifest:
 
 
 def role(spec: DeploymentSpec) -> Manifest:
+    """What discovery reads (tokenway.kube.discovery); priorities come from the platform file."""
     read = ["get", "list", "watch"]
     return manifest(
         "rbac.authorization.k8s.io/v1",
@@ -51,11 +52,6 @@ def role(spec: DeploymentSpec) -> Manifest:
             {
                 "apiGroups": ["inference.networking.k8s.io"],
                 "resources": ["inferencepools"],
-                "verbs": read,
-            },
-            {
-                "apiGroups": ["inference.networking.x-k8s.io"],
-                "resources": ["inferenceobjectives"],
                 "verbs": read,
             },
         ],
@@ -100,7 +96,11 @@ def _grpc_probe(port: int, service: str, period: int) -> dict[str, Any]:
 
 
 def deployment(
-    spec: DeploymentSpec, settings: PickerSettings, platform_text: str, policies: dict[str, str]
+    spec: DeploymentSpec,
+    settings: PickerSettings,
+    platform_text: str,
+    policies: dict[str, str],
+    otlp_endpoint: str | None,
 ) -> Manifest:
     name = picker_name(spec)
     named = ports(settings)
@@ -113,16 +113,10 @@ def deployment(
     if policies:
         mounts.append({"name": "policies", "mountPath": POLICY_DIR, "readOnly": True})
         volumes.append({"name": "policies", "configMap": {"name": f"{name}-policies"}})
-    container = {
+    container: dict[str, Any] = {
         "name": "epp",
         "image": spec.epp.image,
         "args": ["epp", "-c", f"{CONFIG_DIR}/platform.yaml"],
-        "env": [
-            {
-                "name": "POD_NAMESPACE",
-                "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
-            }
-        ],
         "ports": [
             {"name": port_name, "containerPort": number, "protocol": "TCP"}
             for port_name, number in named.items()
@@ -132,12 +126,18 @@ def deployment(
         "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}},
         "securityContext": {
             "runAsNonRoot": True,
+            "runAsUser": 65532,
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
         },
         "volumeMounts": mounts,
     }
+    if otlp_endpoint is not None:
+        container["env"] = [
+            {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": otlp_endpoint},
+            {"name": "OTEL_SERVICE_NAME", "value": name},
+        ]
     template_labels = {**_labels(spec), **selector(spec)}
     return manifest(
         "apps/v1",

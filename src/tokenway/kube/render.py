@@ -75,12 +75,13 @@ def _pool_objects(source: RenderInput, spec: DeploymentSpec) -> list[Manifest]:
     models = [m for m in config.models if m.pool == spec.pool]
     pools_served = {d.pool for d in config.deployments}
     platform_text = picker_platform(source, spec)
+    otlp = config.observability.otlp.endpoint if config.observability.otlp else None
     policies = {}
     if (path := rego_path(source.raw)) is not None:
         policies[PurePosixPath(path).name] = source.policies[path]
     objects = [
         dra.resource_claim_template(spec),
-        modelserver.deployment(spec),
+        modelserver.deployment(spec, otlp),
         modelserver.service(spec),
         modelserver.disruption_budget(spec),
         inference.inference_pool(spec, config.picker),
@@ -90,7 +91,7 @@ def _pool_objects(source: RenderInput, spec: DeploymentSpec) -> list[Manifest]:
         picker.role(spec),
         picker.role_binding(spec),
         picker.config_map(spec, platform_text),
-        picker.deployment(spec, config.picker, platform_text, policies),
+        picker.deployment(spec, config.picker, platform_text, policies, otlp),
         picker.service(spec, config.picker),
         monitoring.network_policy(spec, config.observability),
     ]

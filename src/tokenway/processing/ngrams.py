@@ -1,6 +1,6 @@
 """Character n-gram features of a text, vectorised in numpy.
 
-N-grams (2 to 5 characters of the folded, space-normalised text) are identified by a 64-bit
+N-grams (2 to 5 characters of the folded text, spaces collapsed, digits as 0) are identified by a 64-bit
 polynomial hash computed for all positions at once; a vocabulary is the sorted array of hashes
 seen in training, and lookup is a binary search, so featurising an 8,000-character prompt costs
 a few array passes instead of a Python loop per character.
@@ -18,13 +18,15 @@ from tokenway.processing.text import fold
 SIZES = (2, 3, 4, 5)
 _BASE = np.uint64(1_000_003)
 _SPACES = re.compile(r"\s+")
+_DIGITS = re.compile(r"\d")
 
 Hashes = npt.NDArray[np.uint64]
 Vector = npt.NDArray[np.float32]
 
 
 def prepare(text: str) -> str:
-    return f" {_SPACES.sub(' ', fold(text)).strip()} "
+    # Every digit becomes 0 so that numbers share n-grams whatever their value.
+    return f" {_DIGITS.sub('0', _SPACES.sub(' ', fold(text))).strip()} "
 
 
 def ngram_hashes(text: str) -> Hashes:

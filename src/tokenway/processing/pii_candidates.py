@@ -2,25 +2,31 @@
 
 A regex scan costs about 10 ns per character for every detector, which for nine detectors over a
 32 KB prompt is milliseconds. Every detector needs a trigger, though: a decimal digit (cards,
-phones, IBANs, national ids), an `@` (emails), a known key prefix, or a long run of token
-characters (high-entropy secrets). Triggers are found with numpy over the code points and with
-`str.find`, and the regexes then run only over windows around them. Each window is wide enough
-to hold any match that contains its trigger.
+phones, IBANs, national ids), an `@` (emails), or a long run of key characters (API keys and
+high-entropy secrets). Triggers are found with numpy over the code points and with `str.find`,
+and the regexes then run only over windows around them, joined into one string with NUL
+separators (a character no pattern matches). Each window is wide enough to hold any match that
+contains its trigger.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 Window = tuple[int, int]
-Codes = npt.NDArray[np.uint32]
+Positions = npt.NDArray[np.int64]
 
 SMALL = 512
 """Texts up to this length are scanned whole: finding triggers would cost more than it saves."""
+
+DIGIT_MARGIN = 6
+"""Characters kept around a digit: room for "DE89 ", "AB 12", "+(" or " C" next to digits."""
 
 
 def _decimal_code_points() -> npt.NDArray[np.uint32]:
@@ -30,11 +36,41 @@ def _decimal_code_points() -> npt.NDArray[np.uint32]:
     return points
 
 
+def _table(characters: str) -> npt.NDArray[np.bool_]:
+    table = np.zeros(256, dtype=np.bool_)
+    for ch in characters:
+        table[ord(ch)] = True
+    table.flags.writeable = False
+    return table
+
+
 NON_ASCII_DIGITS = _decimal_code_points()
 """Code points outside ASCII that `\\d` matches (full-width, Arabic-Indic, Devanagari, ...)."""
+KEY_CHARACTERS = _table("0123456789+/_-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+"""[A-Za-z0-9+/_-], the alphabet of keys, tokens and base64, as a byte lookup table."""
+ASCII_DIGITS = _table("0123456789")
 
 
-def _merge(starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> list[Window]:
+@dataclass(frozen=True, slots=True)
+class Region:
+    """Windows of a text and their contents joined by NULs, for one regex pass."""
+
+    windows: list[Window]
+    joined: str
+    offsets: list[int]
+    """Where each window starts in `joined`."""
+
+    def position(self, joined_index: int) -> int:
+        """The text position of a position in `joined`."""
+        index = bisect_right(self.offsets, joined_index) - 1
+        return self.windows[index][0] + joined_index - self.offsets[index]
+
+
+WHOLE = Region([], "", [])
+"""Marks a text short enough to scan whole."""
+
+
+def _merge(starts: Positions, ends: Positions) -> list[Window]:
     if len(starts) == 0:
         return []
     reach = np.maximum.accumulate(ends)
@@ -45,69 +81,76 @@ def _merge(starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> list[W
 
 
 class Scan:
-    """The trigger windows of one text, each kind computed at most once."""
+    """The trigger regions of one text, each computed at most once."""
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self._codes: Codes | None = None
-        self._digits: list[Window] | None = None
+        self._bytes: npt.NDArray[np.uint8] | None = None
+        self._regions: dict[str, Region | None] = {}
+        self._runs: tuple[Positions, Positions] | None = None
 
-    @property
-    def small(self) -> bool:
-        return len(self.text) <= SMALL
+    def _ascii(self) -> npt.NDArray[np.uint8]:
+        """One byte per character: ASCII as is, anything else as "?" (in no trigger set)."""
+        if self._bytes is None:
+            encoded = self.text.encode("ascii", "replace")
+            self._bytes = np.frombuffer(encoded, dtype=np.uint8)
+        return self._bytes
 
-    def _code_points(self) -> Codes:
-        if self._codes is None:
-            self._codes = np.frombuffer(self.text.encode("utf-32-le"), dtype=np.uint32)
-        return self._codes
+    def _region(self, starts: Positions, ends: Positions) -> Region | None:
+        windows = _merge(np.maximum(starts, 0), np.minimum(ends, len(self.text)))
+        if not windows:
+            return None
+        offsets = []
+        position = 0
+        for a, b in windows:
+            offsets.append(position)
+            position += b - a + 1
+        return Region(windows, "\0".join(self.text[a:b] for a, b in windows), offsets)
 
-    def _clip(self, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> list[Window]:
-        return _merge(np.maximum(starts, 0), np.minimum(ends, len(self.text)))
+    def _cached(self, key: str, build: Callable[[], Region | None]) -> Region | None:
+        if key not in self._regions:
+            self._regions[key] = build()
+        return self._regions[key]
 
-    def digits(self, margin: int) -> list[Window]:
-        """Windows of `margin` characters around every decimal digit."""
-        if self._digits is None:
-            if self.small:
-                self._digits = [(0, len(self.text))] if re.search(r"\d", self.text) else []
-            else:
-                codes = self._code_points()
-                mask = (codes >= 48) & (codes <= 57)
-                if not self.text.isascii():
-                    mask |= np.isin(codes, NON_ASCII_DIGITS)
-                where = np.flatnonzero(mask).astype(np.int64)
-                self._digits = self._clip(where - margin, where + margin + 1)
-        return self._digits
+    def digits(self) -> Region | None:
+        """Windows of DIGIT_MARGIN characters around every decimal digit; None: no digit."""
+        if len(self.text) <= SMALL:
+            return WHOLE if re.search(r"\d", self.text) else None
+        return self._cached("digits", self._digits)
 
-    def needles(self, needles: Sequence[str], before: int, after: int) -> list[Window]:
-        """Windows from `before` characters ahead of each needle to `after` past its start."""
-        found: list[int] = []
-        for needle in needles:
-            at = self.text.find(needle)
-            while at >= 0:
-                found.append(at)
-                at = self.text.find(needle, at + 1)
-        if not found:
-            return []
-        if self.small:
-            return [(0, len(self.text))]
-        where = np.array(sorted(found), dtype=np.int64)
-        return self._clip(where - before, where + after)
+    def _digits(self) -> Region | None:
+        mask = ASCII_DIGITS.take(self._ascii())
+        if not self.text.isascii():
+            codes = np.frombuffer(self.text.encode("utf-32-le"), dtype=np.uint32)
+            mask |= np.isin(codes, NON_ASCII_DIGITS)
+        where = np.flatnonzero(mask).astype(np.int64)
+        return self._region(where - DIGIT_MARGIN, where + DIGIT_MARGIN + 1)
 
-    def runs(self, min_length: int) -> list[Window]:
-        """Runs of at least min_length characters of [A-Za-z0-9+/_-] (base64 and key alphabets)."""
-        if self.small:
-            return [(0, len(self.text))]
-        codes = self._code_points()
-        mask = (
-            ((codes >= 48) & (codes <= 57))
-            | ((codes >= 65) & (codes <= 90))
-            | ((codes >= 97) & (codes <= 122))
-            | (codes == 43)
-            | (codes == 47)
-            | (codes == 95)
-            | (codes == 45)
-        )
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.view(np.int8), [0]))))
-        starts, ends = edges[0::2].astype(np.int64), edges[1::2].astype(np.int64)
+    def at_signs(self, before: int, after: int) -> Region | None:
+        """Windows from `before` characters ahead of each `@` to `after` past it."""
+        at = self.text.find("@")
+        if at < 0:
+            return None
+        if len(self.text) <= SMALL:
+            return WHOLE
+        found = []
+        while at >= 0:
+            found.append(at)
+            at = self.text.find("@", at + 1)
+        where = np.array(found, dtype=np.int64)
+        return self._cached("at", lambda: self._region(where - before, where + after))
+
+    def runs(self, min_length: int) -> Region | None:
+        """Runs of at least min_length characters of [A-Za-z0-9+/_-] (plus "==" padding)."""
+        if len(self.text) <= SMALL:
+            return WHOLE
+        if self._runs is None:
+            # Runs lie between separators: gaps in the positions of non-key characters.
+            separators = np.flatnonzero(~KEY_CHARACTERS.take(self._ascii())).astype(np.int64)
+            bounds = np.concatenate(([-1], separators, [len(self.text)]))
+            self._runs = bounds[:-1] + 1, bounds[1:]
+        starts, ends = self._runs
         long = ends - starts >= min_length
-        return self._clip(starts[long], ends[long] + 2)
+        return self._cached(
+            f"runs-{min_length}", lambda: self._region(starts[long], ends[long] + 2)
+        )

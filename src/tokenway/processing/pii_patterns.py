@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import math
 import re
-from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from tokenway.config.processors import EntropyRule, PiiKind
-from tokenway.processing.pii_candidates import Scan, Window
+from tokenway.processing.pii_candidates import WHOLE, Region, Scan
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +36,7 @@ class Detector:
     max_len: int
     accept: Callable[[str], int]
     """The length of the valid prefix of a match (0: not a finding)."""
-    windows: Callable[[Scan], list[Window]]
+    region: Callable[[Scan], Region | None]
     """Where in a text a match can be: windows around the detector's trigger."""
 
 
@@ -113,19 +112,16 @@ def _entropy(rule: EntropyRule) -> Callable[[str], int]:
     return accept
 
 
-def _near_digits(scan: Scan) -> list[Window]:
-    # Wide enough for the letters and signs around the digits: "DE89 ", "AB 12", "+(", " C".
-    return scan.digits(12)
+def _near_digits(scan: Scan) -> Region | None:
+    return scan.digits()
 
 
 def _tail(chars: str) -> re.Pattern[str]:
     return re.compile(f"[{chars}]*")
 
 
-_KEY_NEEDLES = (
-    "sk-", "sk_", "rk_", "AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_",
-    "xox", "AIza", "glpat-", "hf_",
-)  # fmt: skip
+_KEY_MIN_RUN = 16
+"""Every known key format is a run of at least this many [A-Za-z0-9_-] characters."""
 _KEY_PREFIXES = (
     r"sk-(?:proj-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{20,}"
     r"|[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"
@@ -149,7 +145,7 @@ def detectors(kinds: Iterable[PiiKind], entropy: EntropyRule) -> list[Detector]:
             _tail(r"\w-"),
             256,
             len,
-            lambda scan: scan.needles(_KEY_NEEDLES, 1, 256),
+            lambda scan: scan.runs(_KEY_MIN_RUN),
         ),
         "secret": Detector(
             "secret",
@@ -167,7 +163,7 @@ def detectors(kinds: Iterable[PiiKind], entropy: EntropyRule) -> list[Detector]:
             _tail(r"\w.%+@-"),
             254,
             len,
-            lambda scan: scan.needles("@", 64, 256),
+            lambda scan: scan.at_signs(64, 256),
         ),
         "credit-card": Detector(
             "credit-card",
@@ -231,22 +227,14 @@ def detectors(kinds: Iterable[PiiKind], entropy: EntropyRule) -> list[Detector]:
 
 
 def _matches(text: str, detector: Detector, scan: Scan) -> Iterator[re.Match[str]]:
-    windows = detector.windows(scan)
-    if not windows:
+    region = detector.region(scan)
+    if region is None:
         return
-    if windows == [(0, len(text))]:
+    if region is WHOLE:
         yield from detector.pattern.finditer(text)
         return
-    joined = "\0".join(text[a:b] for a, b in windows)
-    offsets = []
-    position = 0
-    for a, b in windows:
-        offsets.append(position)
-        position += b - a + 1
-    for hit in detector.pattern.finditer(joined):
-        index = bisect_right(offsets, hit.start()) - 1
-        start = windows[index][0] + hit.start() - offsets[index]
-        match = detector.pattern.match(text, start)
+    for hit in detector.pattern.finditer(region.joined):
+        match = detector.pattern.match(text, region.position(hit.start()))
         if match is not None:
             yield match
 

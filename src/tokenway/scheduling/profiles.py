@@ -20,6 +20,7 @@ class ProfileSpec:
 
 
 _FILTERS = ("subset", "healthy", "model-served")
+_LEARNED_PREFIX = {"learn": True, "blockSizeTokens": 64, "maxPrefixBlocks": 128}
 
 PROFILES: Mapping[str, ProfileSpec] = MappingProxyType(
     {
@@ -29,13 +30,16 @@ PROFILES: Mapping[str, ProfileSpec] = MappingProxyType(
         "default": ProfileSpec(
             _FILTERS, {"queue": 2, "kv-cache": 2, "prefix-cache": 3}, "max-score"
         ),
+        # The reference weights plus tokenway's own scorers: adapter affinity, and the
+        # prefill-cost estimate that stops prefix affinity from piling onto a busy replica
+        # and spreads bursts of cold prompts by fresh, gateway-side backlog. Both prefix
+        # indexes learn real evictions from reported cached tokens; 64-token blocks cost a
+        # quarter of the hashing for the same 8k-token reach.
         "tokenway": ProfileSpec(
-            (*_FILTERS, "load-guard"),
-            {"prefix-cache": 3, "lora-affinity": 2, "in-flight": 2, "queue": 1, "kv-cache": 1},
+            _FILTERS,
+            {"queue": 2, "kv-cache": 2, "prefix-cache": 3, "prefill-cost": 3, "lora-affinity": 5},
             "max-score",
-            # 64-token blocks: a quarter of the hashing, the same 8k-token reach, finer than
-            # any shared prefix worth routing for.
-            {"prefix-cache": {"learn": True, "blockSizeTokens": 64, "maxPrefixBlocks": 128}},
+            {"prefix-cache": _LEARNED_PREFIX, "prefill-cost": _LEARNED_PREFIX},
         ),
     }
 )

@@ -4,22 +4,32 @@ A block with no references sits in the free queue and may still hold a cached pr
 reused by a request whose prefix hashes match (taken out of the queue) or recycled for new
 tokens when it reaches the front (its hash forgotten: an eviction). The pool never decides who
 gets blocks; it reports "no room" by returning None and the scheduler decides whom to preempt.
+
+Requests move tens of blocks at a time, so the common cases (fresh blocks, single owners, new
+hashes) run as bulk operations on the underlying dicts and lists.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Iterable
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Sequence
+from itertools import islice, repeat
+
+
+def _run(iterator: Iterable[object]) -> None:
+    deque(iterator, maxlen=0)
 
 
 class BlockPool:
     def __init__(self, num_blocks: int) -> None:
         self.num_blocks = num_blocks
         self._refs = [0] * num_blocks
-        self._hashes: list[int | None] = [None] * num_blocks
         # Insertion-ordered: the front is the least recently freed block, evicted first.
         self._free: OrderedDict[int, None] = OrderedDict.fromkeys(range(num_blocks))
         self._cached: dict[int, int] = {}
+        """Prefix hash -> block holding it."""
+        self._hash_of: dict[int, int] = {}
+        """Block -> the prefix hash it is cached under (the inverse of `_cached`)."""
         self.evictions = 0
 
     @property
@@ -38,19 +48,17 @@ class BlockPool:
 
     def allocate(self, n: int) -> list[int] | None:
         """n fresh blocks from the front of the free queue, or None when there are fewer."""
-        if n > len(self._free):
+        free = self._free
+        if n > len(free):
             return None
-        blocks = []
-        popitem = self._free.popitem
-        for _ in range(n):
-            block, _ = popitem(last=False)
-            old = self._hashes[block]
-            if old is not None:
-                del self._cached[old]
-                self._hashes[block] = None
-                self.evictions += 1
-            self._refs[block] = 1
-            blocks.append(block)
+        blocks = list(islice(free, n))
+        _run(map(free.__delitem__, blocks))
+        hash_of = self._hash_of
+        evicted = hash_of.keys() & blocks
+        if evicted:
+            _run(map(self._cached.__delitem__, map(hash_of.pop, evicted)))
+            self.evictions += len(evicted)
+        _run(map(self._refs.__setitem__, blocks, repeat(1)))
         return blocks
 
     def touch(self, blocks: Iterable[int]) -> None:
@@ -61,22 +69,29 @@ class BlockPool:
                 del self._free[block]
             refs[block] += 1
 
-    def free(self, blocks: Iterable[int]) -> None:
+    def free(self, blocks: Sequence[int]) -> None:
         """Drop a reference; pass a request's blocks tail first so its tail is evicted first."""
+        if not blocks:
+            return
         refs = self._refs
+        if max(map(refs.__getitem__, blocks)) == 1:
+            _run(map(refs.__setitem__, blocks, repeat(0)))
+            self._free.update(dict.fromkeys(blocks))
+            return
         free = self._free
         for block in blocks:
             refs[block] -= 1
             if refs[block] == 0:
                 free[block] = None
 
-    def cache(self, block: int, block_hash: int) -> None:
-        """Record a full block under its prefix hash; an existing entry for the hash is kept."""
-        if block_hash not in self._cached and self._hashes[block] is None:
-            self._cached[block_hash] = block
-            self._hashes[block] = block_hash
-
-    def reset_cache(self) -> None:
-        """Forget every cached prefix (blocks in use keep their contents)."""
-        self._cached.clear()
-        self._hashes = [None] * self.num_blocks
+    def cache(self, blocks: Sequence[int], block_hashes: Sequence[int]) -> None:
+        """Record full blocks under their prefix hashes; an existing entry for a hash is kept."""
+        cached, hash_of = self._cached, self._hash_of
+        if cached.keys().isdisjoint(block_hashes) and hash_of.keys().isdisjoint(blocks):
+            cached.update(zip(block_hashes, blocks, strict=True))
+            hash_of.update(zip(blocks, block_hashes, strict=True))
+            return
+        for block, block_hash in zip(blocks, block_hashes, strict=True):
+            if block_hash not in cached and block not in hash_of:
+                cached[block_hash] = block
+                hash_of[block] = block_hash

@@ -24,9 +24,10 @@ class KVCacheManager:
             tokens = bytes(req.tokens)
             size = self._block_bytes
             parent = hashes[-1] if hashes else hash(req.lora)
-            for i in range(len(hashes), n):
-                parent = hash((parent, tokens[i * size : (i + 1) * size]))
-                hashes.append(parent)
+            hashes.extend(
+                parent := hash((parent, tokens[i : i + size]))
+                for i in range(len(hashes) * size, n * size, size)
+            )
         return hashes
 
     def computed_prefix(self, req: SimRequest) -> list[int]:
@@ -69,14 +70,11 @@ class KVCacheManager:
         full = min(req.num_computed // self.block_size, len(req.blocks))
         if full <= req.num_cached_blocks:
             return
-        hashes = self._hashes(req, full)
-        cache = self.pool.cache
-        blocks = req.blocks
-        for i in range(req.num_cached_blocks, full):
-            cache(blocks[i], hashes[i])
+        start = req.num_cached_blocks
+        self.pool.cache(req.blocks[start:full], self._hashes(req, full)[start:full])
         req.num_cached_blocks = full
 
     def free(self, req: SimRequest) -> None:
-        self.pool.free(reversed(req.blocks))
+        self.pool.free(req.blocks[::-1])
         req.blocks = []
         req.num_cached_blocks = 0

@@ -215,6 +215,8 @@ class ChunkWriter:
         else:
             self._before = f'data: {self._head}, "choices": [{{"index": 0, "text": '
             self._after = ', "logprobs": null, "finish_reason": null, "stop_reason": null}]}\n\n'
+        self._before_bytes = (self._before + '"').encode()
+        self._after_bytes = ('"' + self._after).encode()
 
     def first(self) -> bytes:
         """vLLM's chat streams open with the assistant role and empty content."""
@@ -225,8 +227,9 @@ class ChunkWriter:
             '"content": ""}, "logprobs": null, "finish_reason": null}]}\n\n'
         ).encode()
 
-    def content(self, text: str) -> bytes:
-        return (self._before + json.dumps(text) + self._after).encode()
+    def content(self, tokens: bytes) -> bytes:
+        """A frame carrying generated tokens (filler text: plain ASCII, nothing to escape)."""
+        return b"".join((self._before_bytes, tokens, self._after_bytes))
 
     def finish(self, reason: str) -> bytes:
         if self.gen.chat:

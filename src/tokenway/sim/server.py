@@ -196,9 +196,9 @@ class SimServer:
         while True:
             produced = engine.num_output(req)
             if produced > sent:
-                text = tokenizer.filler(req.seed, sent, produced - sent).decode()
+                tokens = tokenizer.filler(req.seed, sent, produced - sent)
                 sent = produced
-                await response.write(chunks.content(text))
+                await response.write(chunks.content(tokens))
             if req.finish_reason is not None:
                 break
             await sink.wait()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -22,11 +22,39 @@ if TYPE_CHECKING:
 
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
 TTFT_BUCKETS = (
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
 )
 TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
 DURATION_BUCKETS = (
-    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+    0.01,
+    0.02,
+    0.04,
+    0.08,
+    0.16,
+    0.32,
+    0.64,
+    1.28,
+    2.56,
+    5.12,
+    10.24,
+    20.48,
+    40.96,
+    81.92,
 )
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1)
 
@@ -39,7 +67,9 @@ class _PoolCollector(Collector):
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         queue = GaugeMetricFamily(
-            "tokenway_pool_average_queue_size", "Mean waiting requests per endpoint", labels=["pool"]
+            "tokenway_pool_average_queue_size",
+            "Mean waiting requests per endpoint",
+            labels=["pool"],
         )
         kv = GaugeMetricFamily(
             "tokenway_pool_average_kv_cache_utilization",
@@ -47,7 +77,9 @@ class _PoolCollector(Collector):
             labels=["pool"],
         )
         healthy = GaugeMetricFamily(
-            "tokenway_endpoint_healthy", "1 if the endpoint takes traffic", labels=["pool", "endpoint"]
+            "tokenway_endpoint_healthy",
+            "1 if the endpoint takes traffic",
+            labels=["pool", "endpoint"],
         )
         for pool in self._registry.pools():
             stats = self._registry.pool_stats(pool)
@@ -67,36 +99,55 @@ class GatewayMetrics:
         self.registry = registry
         op, model = "gen_ai_operation_name", "gen_ai_request_model"
         self.token_usage = Histogram(
-            "gen_ai_client_token_usage", "Tokens per request by type",
-            [op, model, "gen_ai_token_type"], buckets=TOKEN_BUCKETS, registry=registry,
+            "gen_ai_client_token_usage",
+            "Tokens per request by type",
+            [op, model, "gen_ai_token_type"],
+            buckets=TOKEN_BUCKETS,
+            registry=registry,
         )
         self.ttft = Histogram(
-            "gen_ai_server_time_to_first_token", "Seconds to the first output token",
-            [op, model], buckets=TTFT_BUCKETS, registry=registry,
+            "gen_ai_server_time_to_first_token",
+            "Seconds to the first output token",
+            [op, model],
+            buckets=TTFT_BUCKETS,
+            registry=registry,
         )
         self.tpot = Histogram(
-            "gen_ai_server_time_per_output_token", "Seconds per output token after the first",
-            [op, model], buckets=TPOT_BUCKETS, registry=registry,
+            "gen_ai_server_time_per_output_token",
+            "Seconds per output token after the first",
+            [op, model],
+            buckets=TPOT_BUCKETS,
+            registry=registry,
         )
         self.duration = Histogram(
-            "gen_ai_server_request_duration", "Seconds from request to last byte",
-            [op, model, "error_type"], buckets=DURATION_BUCKETS, registry=registry,
+            "gen_ai_server_request_duration",
+            "Seconds from request to last byte",
+            [op, model, "error_type"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
         )
         self.requests = Counter(
-            "tokenway_requests", "Requests by public model, pool and status",
-            ["model", "pool", "status"], registry=registry,
+            "tokenway_requests",
+            "Requests by public model, pool and status",
+            ["model", "pool", "status"],
+            registry=registry,
         )
         self.retries = Counter(
-            "tokenway_retries", "Requests retried on a fallback endpoint", ["pool"],
+            "tokenway_retries",
+            "Requests retried on a fallback endpoint",
+            ["pool"],
             registry=registry,
         )
         self.overhead = Histogram(
             "tokenway_proxy_overhead_seconds",
             "Time spent in the gateway before the request left for the model server",
-            buckets=OVERHEAD_BUCKETS, registry=registry,
+            buckets=OVERHEAD_BUCKETS,
+            registry=registry,
         )
         self.config_reloads = Counter(
-            "tokenway_config_reloads", "Configuration reloads by result", ["result"],
+            "tokenway_config_reloads",
+            "Configuration reloads by result",
+            ["result"],
             registry=registry,
         )
 

@@ -1,16 +1,15 @@
-"""Conformance-style checks with a real Envoy in front of the picker (the upstream suite, locally)."""
+"""Conformance-style checks: a real Envoy in front of the picker (the upstream suite, locally)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
 
 import aiohttp
 import pytest
-from conftest import chat, platform, post, running_backends, running_stack
-
+from extproc_stack import chat, eventually, platform, post, running_backends, running_stack
 from tests.conftest import free_port
+
 from tokenway.gateway.extproc.bootstrap import HEALTH_CHECK_INTERVAL
 from tokenway.gateway.gateway import Gateway
 
@@ -83,7 +82,7 @@ async def test_fallbacks_are_used_in_order_when_the_first_fails() -> None:
             for sample in metric.samples
             if sample.name == "tokenway_retries_total"
         )
-    assert [status for status, _, _ in results] == [200] * 30
+    assert [status for status, _, _ in results] == [200] * 30, [b for _, _, b in results]
     by_address = {b.address: b for b in backends}
     walked = 0
     for backend in backends[1:]:
@@ -101,9 +100,7 @@ async def test_fallbacks_are_used_in_order_when_the_first_fails() -> None:
 async def test_fail_open_serves_without_the_picker() -> None:
     addresses = [("127.0.0.1", free_port()) for _ in range(2)]
     async with running_backends(addresses) as backends:
-        config = platform(
-            backends, picker={"failureMode": "FailOpen"}
-        )
+        config = platform(backends, picker={"failureMode": "FailOpen"})
         async with running_stack(config) as stack:
             await stack.pickers[0].stop(grace=0)
             results = await _load(stack.url, 10, 2)
@@ -151,21 +148,17 @@ async def _load_until(url: str, stop: asyncio.Event, concurrency: int) -> list[i
 async def test_two_active_pickers_and_one_goes_away_under_load(crash: bool) -> None:
     addresses = [("127.0.0.1", free_port()) for _ in range(3)]
     async with running_backends(addresses) as backends:
-        config = platform(
-            backends, picker={"failureMode": "FailOpen"}
-        )
+        config = platform(backends, picker={"failureMode": "FailOpen"})
         async with running_stack(config, replicas=2) as stack:
             stop = asyncio.Event()
             load = asyncio.create_task(_load_until(stack.url, stop, 10))
-            while sum(len(b.received) for b in backends) < 50:
-                await asyncio.sleep(0.01)
+            await eventually(lambda: sum(len(b.received) for b in backends) >= 50)
             if crash:
                 await stack.pickers[0].stop(grace=0)
             else:
                 await stack.pickers[0].stop(grace=5, drain=2 * HEALTH_CHECK_INTERVAL)
             served = sum(len(b.received) for b in backends)
-            while sum(len(b.received) for b in backends) < served + 50:
-                await asyncio.sleep(0.01)
+            await eventually(lambda: sum(len(b.received) for b in backends) >= served + 50)
             stop.set()
             statuses = await load
             decided = [_decided(gateway) for gateway in stack.gateways]

@@ -7,9 +7,12 @@ import json
 import aiohttp
 import openai
 import pytest
-from conftest import chat, platform, post, running_backends, running_stack
-
+from extproc_stack import chat, platform, post, running_backends, running_stack
 from tests.conftest import free_port
+
+from tokenway.config.platform import PlatformConfig
+from tokenway.sim.fleet import start_fleet
+from tokenway.sim.profiles import DEFAULT_MODEL
 
 MODES = [
     {"failureMode": "FailOpen", "requestBodyMode": "BUFFERED"},
@@ -76,3 +79,33 @@ async def test_payloads_through_envoy(picker: dict[str, str]) -> None:
     }
     # Usage was read off the responses: 4 + 4 streamed tokens and 2 for the large request.
     assert tokens[("gen_ai_client_token_usage_sum", "output")] == 10
+
+
+async def test_simulated_fleet_behind_envoy() -> None:
+    fleet = await start_fleet(2)
+    try:
+        config = PlatformConfig.model_validate(
+            {
+                "gateway": {"accessLog": False},
+                "pools": [{"name": "sim", "endpoints": fleet.urls}],
+                "models": [{"name": DEFAULT_MODEL, "pool": "sim"}],
+            }
+        )
+        async with running_stack(config) as stack:
+            client = openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key="unused")
+            try:
+                stream = await client.chat.completions.create(
+                    model=DEFAULT_MODEL,
+                    messages=[{"role": "user", "content": "Say something."}],
+                    max_tokens=8,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+                chunks = [chunk async for chunk in stream]
+            finally:
+                await client.close()
+    finally:
+        await fleet.stop()
+    assert any(c.choices and c.choices[0].delta.content for c in chunks)
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 8

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator, Sequence
 
 import grpc
 import pytest
-from conftest import chat
 from envoy.config.core.v3.base_pb2 import HeaderMap, HeaderValue, Metadata
 from envoy.extensions.filters.http.ext_proc.v3.processing_mode_pb2 import ProcessingMode
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
+from extproc_stack import chat
 from google.protobuf.struct_pb2 import Struct
 
 from tokenway.config.platform import PlatformConfig

@@ -45,6 +45,10 @@ class BootstrapError(ValueError):
     """The platform file cannot be expressed as an Envoy bootstrap."""
 
 
+def _type(extension: str) -> str:
+    return f"type.googleapis.com/envoy.extensions.{extension}"
+
+
 def _socket(host: str, port: int) -> dict[str, Any]:
     return {"socket_address": {"address": host, "port_value": port}}
 
@@ -79,7 +83,7 @@ def _ext_proc_filter(config: PlatformConfig) -> dict[str, Any]:
     return {
         "name": "envoy.filters.http.ext_proc",
         "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
+            "@type": _type("filters.http.ext_proc.v3.ExternalProcessor"),
             "grpc_service": {
                 "envoy_grpc": {"cluster_name": PICKER_CLUSTER},
                 "timeout": _seconds(picker.message_timeout),
@@ -120,7 +124,7 @@ def _listener(config: PlatformConfig, host: str, port: int) -> dict[str, Any]:
         },
     }
     manager = {
-        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "@type": _type("filters.network.http_connection_manager.v3.HttpConnectionManager"),
         "stat_prefix": "tokenway",
         "codec_type": "AUTO",
         "stream_idle_timeout": _seconds(gateway.timeouts.idle),
@@ -132,9 +136,7 @@ def _listener(config: PlatformConfig, host: str, port: int) -> dict[str, Any]:
             _ext_proc_filter(config),
             {
                 "name": "envoy.filters.http.router",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-                },
+                "typed_config": {"@type": _type("filters.http.router.v3.Router")},
             },
         ],
     }
@@ -172,7 +174,7 @@ def _picker_cluster(config: PlatformConfig, pickers: Sequence[PickerAddress]) ->
         "lb_policy": "ROUND_ROBIN",
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "@type": _type("upstreams.http.v3.HttpProtocolOptions"),
                 "explicit_http_config": {"http2_protocol_options": {}},
             }
         },
@@ -198,7 +200,7 @@ def _upstream_cluster(
 ) -> dict[str, Any]:
     lb_endpoints = [{"endpoint": {"address": _socket(host, port)}} for host, port in endpoints]
     override_host = {
-        "@type": "type.googleapis.com/envoy.extensions.load_balancing_policies.override_host.v3.OverrideHost",
+        "@type": _type("load_balancing_policies.override_host.v3.OverrideHost"),
         "override_host_sources": [
             {"metadata": {"key": LB_NAMESPACE, "path": [{"key": DESTINATION_HEADER}]}},
             {"header": DESTINATION_HEADER},
@@ -210,7 +212,7 @@ def _upstream_cluster(
                     "typed_extension_config": {
                         "name": "envoy.load_balancing_policies.round_robin",
                         "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin"
+                            "@type": _type("load_balancing_policies.round_robin.v3.RoundRobin")
                         },
                     }
                 }

@@ -99,12 +99,12 @@ class EnvoyProcess:
         except OSError:
             return ""
 
-    async def stop(self, timeout: float = 5.0) -> None:
+    async def stop(self, kill_after: float = 5.0) -> None:
         """Terminate (then kill) our process and remove its working directory."""
         if self.process.returncode is None:
             self.process.terminate()
             try:
-                await asyncio.wait_for(self.process.wait(), timeout)
+                await asyncio.wait_for(self.process.wait(), kill_after)
             except TimeoutError:
                 self.process.kill()
                 await self.process.wait()

@@ -25,8 +25,7 @@ def header_dict(headers: HeaderMap) -> dict[str, str]:
 def _value(metadata: Metadata, namespace: str, key: str) -> Value | None:
     if namespace not in metadata.filter_metadata:
         return None
-    fields = metadata.filter_metadata[namespace].fields
-    return fields[key] if key in fields else None
+    return metadata.filter_metadata[namespace].fields.get(key)
 
 
 def subset_hint(metadata: Metadata) -> frozenset[str] | None:

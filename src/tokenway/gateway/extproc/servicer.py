@@ -21,7 +21,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
     def __init__(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
 
-    async def Process(  # noqa: N802 (the gRPC method name)
+    async def Process(
         self,
         request_iterator: AsyncIterator[pb.ProcessingRequest],
         context: grpc.aio.ServicerContext,

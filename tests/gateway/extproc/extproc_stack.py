@@ -6,15 +6,15 @@ import asyncio
 import io
 import json
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from extproc_backend import Backend
-
 from tests.conftest import free_port
+
 from tokenway.config.platform import PlatformConfig
 from tokenway.gateway.extproc.bootstrap import PickerAddress, envoy_bootstrap
 from tokenway.gateway.extproc.envoy import EnvoyProcess
@@ -59,12 +59,18 @@ class Stack:
         return f"http://127.0.0.1:{self.port}"
 
 
-async def _scraped(gateway: Gateway) -> None:
+async def eventually(predicate: Callable[[], bool]) -> None:
+    """Wait for state owned by another process or task (Envoy, a scraper, a load generator)."""
+    async with asyncio.timeout(20):
+        while not predicate():  # noqa: ASYNC110 (nothing to wait on but the state itself)
+            await asyncio.sleep(0.01)
+
+
+def _scraped(gateway: Gateway) -> bool:
     state = gateway.pipeline.state
-    while not all(
+    return all(
         s.metrics_age is not None for pool in state.pools for s in state.registry.snapshots(pool)
-    ):
-        await asyncio.sleep(0.02)
+    )
 
 
 @asynccontextmanager
@@ -76,7 +82,7 @@ async def running_stack(config: PlatformConfig, replicas: int = 1) -> AsyncItera
     try:
         for gateway in gateways:
             await gateway.start()
-            await asyncio.wait_for(_scraped(gateway), 10)
+            await eventually(lambda gateway=gateway: _scraped(gateway))
             pickers.append(await start_epp(gateway.pipeline, ("127.0.0.1", 0), ("127.0.0.1", 0)))
         port = free_port()
         bootstrap = envoy_bootstrap(
