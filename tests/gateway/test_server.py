@@ -91,10 +91,12 @@ async def test_openai_errors_for_bad_requests(stack: Callable[..., Any]) -> None
             )
         assert big.value.status_code == 413
         await sdk.close()
-        async with aiohttp.ClientSession() as http:
-            async with http.post(f"{gw.url}/v1/chat/completions", data=b"{oops") as resp:
-                assert resp.status == 400
-                assert (await resp.json())["error"]["type"] == "invalid_request_error"
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{gw.url}/v1/chat/completions", data=b"{oops") as resp,
+        ):
+            assert resp.status == 400
+            assert (await resp.json())["error"]["type"] == "invalid_request_error"
 
 
 async def test_5xx_is_retried_on_the_next_endpoint(stack: Callable[..., Any]) -> None:

@@ -35,11 +35,19 @@ class NgramClassifier:
     def __init__(self, examples: Sequence[tuple[str, int]], classes: int) -> None:
         hashes = [ngram_hashes(text) for text, _ in examples]
         self.vocabulary = Vocabulary(hashes)
+        rows = [self.vocabulary.sparse(h) for h in hashes]
         features = np.stack([self.vocabulary.dense(h) for h in hashes])
         targets = np.zeros((len(examples), classes), dtype=np.float32)
         targets[np.arange(len(examples)), [label for _, label in examples]] = 1.0
-        gram = features @ features.T + RIDGE * np.eye(len(examples), dtype=np.float32)
-        self.weights = features.T @ np.linalg.solve(gram, targets)
+        # Row by row over each example's non-zero n-grams: a few hundred small products instead
+        # of one large multi-threaded BLAS call, which stalls on a busy machine.
+        gram = np.empty((len(rows), len(rows)), dtype=np.float32)
+        for i, (index, values) in enumerate(rows):
+            gram[:, i] = features[:, index] @ values
+        dual = np.linalg.solve(gram + RIDGE * np.eye(len(rows), dtype=np.float32), targets)
+        self.weights = np.zeros((len(self.vocabulary), classes), dtype=np.float32)
+        for i, (index, values) in enumerate(rows):
+            self.weights[index] += np.outer(values, dual[i])
 
     def predict(self, text: str) -> Prediction:
         index, values = self.vocabulary.sparse(ngram_hashes(text))
