@@ -11,8 +11,10 @@ per rate, interleaved:
 
 A rate is sustained when the p99 scheduling lag (actual send - intended send) stays under 5 ms,
 every request succeeds and the answers keep pace (answered/offered >= 0.95). Reported: the
-largest sustained rate of each client and their ratio. On a shared 2-core machine the
-simulator child competes for the same cores, so the numbers are a floor for the client.
+largest sustained rate of each client and their ratio, and the client CPU time per request
+(median over the stages) with the rate it implies for one free core. On a shared 2-core machine
+the simulator child competes for the same cores, so the sustained rates are a floor for the
+client; the CPU per request is the number that carries over to other machines.
 
     .venv/bin/python benchmarks/bench_client_capacity.py [--rates 500,1000,...] [--seconds 3]
 """
@@ -37,6 +39,8 @@ from tokenway.bench.datasets import Synthetic, fixed
 from tokenway.bench.load import RateStage, rate_workload
 from tokenway.bench.record import RequestRecord
 from tokenway.bench.runner import run_rate_stage
+from tokenway.bench.workload import WorkloadRequest
+from tokenway.sim.fleet import start_fleet
 
 RESULTS = Path(__file__).parent / "results" / "bench_client_capacity.json"
 LAG_LIMIT = 0.005
@@ -44,12 +48,10 @@ MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 DATASET = Synthetic(input_len=fixed(32), output_len=fixed(8))
 
 
-def _serve(port: "multiprocessing.Queue[str]") -> None:
-    from tokenway.sim.fleet import start_fleet
-
+def _serve(urls: multiprocessing.Queue[str]) -> None:
     async def main() -> None:
         fleet = await start_fleet(1, profile="instant")
-        port.put(fleet.urls[0])
+        urls.put(fleet.urls[0])
         await asyncio.Event().wait()
 
     uvloop.run(main())
@@ -68,7 +70,9 @@ def summarise(
         "client_cpu_share": cpu / span if span > 0 else 0.0,
         "client_cpu_us_per_request": cpu / total * 1e6 if total else 0.0,
         "sustained": bool(
-            np.percentile(lags, 99) < LAG_LIMIT and ok == total and ok / span >= 0.95 * total / seconds
+            np.percentile(lags, 99) < LAG_LIMIT
+            and ok == total
+            and ok / span >= 0.95 * total / seconds
         ),
     }
 
@@ -87,11 +91,10 @@ async def tokenway_stage(url: str, rate: float, seconds: float) -> dict[str, Any
 
 
 async def baseline_stage(url: str, rate: float, seconds: float) -> dict[str, Any]:
-    """The same sends with nothing but a drain of each stream."""
+    """The same sends (same JSON bodies, encoded at send time) and a drain of each stream."""
     stage = RateStage(rate, duration=seconds, process="constant")
     workload = rate_workload(DATASET.stream(1), stage, 1)
     options = ClientOptions(model=MODEL)
-    bodies = [json.dumps(request_body(r, options, MODEL)).encode() for r in workload]
     connector = aiohttp.TCPConnector(limit=4096)
     lags: list[float] = []
     ok = 0
@@ -99,9 +102,10 @@ async def baseline_stage(url: str, rate: float, seconds: float) -> dict[str, Any
         connector=connector, headers={"Content-Type": "application/json"}
     ) as session:
 
-        async def one(body: bytes, due: float) -> None:
+        async def one(request: WorkloadRequest, due: float) -> None:
             nonlocal ok
             lags.append(time.monotonic() - due)
+            body = json.dumps(request_body(request, options, MODEL)).encode()
             async with session.post(f"{url}/v1/chat/completions", data=body) as response:
                 async for _ in response.content.iter_any():
                     pass
@@ -110,12 +114,11 @@ async def baseline_stage(url: str, rate: float, seconds: float) -> dict[str, Any
         loop = asyncio.get_running_loop()
         cpu, begin = time.process_time(), time.monotonic()
         tasks = []
-        for request, body in zip(workload, bodies, strict=True):
+        for request in workload:
             due = begin + request.arrival
-            delay = due - time.monotonic()
-            if delay > 0:
+            while (delay := due - time.monotonic()) > 0:  # noqa: ASYNC110 - as run_rate_stage
                 await asyncio.sleep(delay)
-            tasks.append(loop.create_task(one(body, due)))
+            tasks.append(loop.create_task(one(request, due)))
         await asyncio.gather(*tasks, return_exceptions=True)
         span, cpu = time.monotonic() - begin, time.process_time() - cpu
     return summarise(rate, seconds, lags, ok, len(workload), span, cpu)
@@ -126,8 +129,9 @@ async def measure(url: str, rates: list[float], seconds: float) -> dict[str, lis
     await tokenway_stage(url, 200, 1.0)  # warm the server and both code paths
     for index, rate in enumerate(rates):
         order = ["tokenway", "baseline"] if index % 2 == 0 else ["baseline", "tokenway"]
-        if index >= 2 and not any(results[name][-1]["sustained"] for name in order):
-            break  # both fell behind at the last rate: higher rates only queue up longer
+        behind = [r[-1]["answered_per_s"] < 0.9 * r[-1]["offered"] for r in results.values() if r]
+        if behind and all(behind):
+            break  # answers fell behind for both: higher rates only queue up longer
         for name in order:
             stage = tokenway_stage if name == "tokenway" else baseline_stage
             result = await stage(url, rate, seconds)
@@ -164,6 +168,10 @@ def main() -> None:
         server.terminate()
         server.join(10)
     tokenway, baseline = best(results["tokenway"]), best(results["baseline"])
+    cpu = {
+        name: float(np.median([row["client_cpu_us_per_request"] for row in rows]))
+        for name, rows in results.items()
+    }
     summary = {
         "machine_cores": os.cpu_count(),
         "lag_limit_ms": LAG_LIMIT * 1000,
@@ -171,11 +179,15 @@ def main() -> None:
         "request": "chat, 32 prompt tokens, 8 streamed output tokens, include_usage",
         "max_sustained_rate": {"tokenway": tokenway, "baseline": baseline},
         "ratio_tokenway_to_baseline": tokenway / baseline if baseline else None,
+        "client_cpu_us_per_request": cpu,
+        "cpu_ratio_tokenway_to_baseline": cpu["tokenway"] / cpu["baseline"],
+        "implied_rate_per_free_core": {name: 1e6 / us for name, us in cpu.items()},
         "stages": results,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps(summary["max_sustained_rate"]), "ratio", summary["ratio_tokenway_to_baseline"])
+    for key in ("max_sustained_rate", "client_cpu_us_per_request", "implied_rate_per_free_core"):
+        print(key, json.dumps(summary[key]))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from tokenway.config.processors import SemanticRouterSpec
 from tokenway.processing.semantic_router import SemanticRouter
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "semantic_routing_accuracy.json"

@@ -66,7 +66,9 @@ async def _run_client(
 async def _measure_timing(streams: int, seconds: float) -> dict[str, float]:
     fleet: Fleet = await start_fleet(4, profile="h100-8b", loras=())
     try:
+        cpu, wall = time.process_time(), time.monotonic()
         completed, _ = await _run_client(fleet.urls, streams, seconds, True, 200)
+        cpu, wall = time.process_time() - cpu, time.monotonic() - wall
         timings = [t for s in fleet.servers for t in s.realtime.timings]
     finally:
         await fleet.stop()
@@ -81,6 +83,7 @@ async def _measure_timing(streams: int, seconds: float) -> dict[str, float]:
         "error_p50": float(np.percentile(error, 50)),
         "error_p99": float(np.percentile(error, 99)),
         "late_ms_p99": float(np.percentile(late, 99) * 1e3),
+        "server_cpu_fraction_of_one_core": cpu / wall,
     }
 
 

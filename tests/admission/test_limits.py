@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from tokenway.admission.limits.factory import build_limiter
 from tokenway.admission.limits.limiter import Limiter
+from tokenway.admission.limits.metrics import UsageMetrics
 from tokenway.auth.principal import ANONYMOUS, Principal
 from tokenway.config.loader import parse_platform
 from tokenway.config.platform import PlatformConfig
@@ -51,7 +52,9 @@ def ctx(
 def limiter(team: dict[str, Any], clock: Clock, **extra: Any) -> tuple[Limiter, CollectorRegistry]:
     config = {"teams": [{"name": "search"} | team]} | extra
     registry = CollectorRegistry()
-    return build_limiter(parse_platform(yaml.safe_dump(config)), clock, registry), registry
+    return build_limiter(
+        parse_platform(yaml.safe_dump(config)), clock, UsageMetrics(registry)
+    ), registry
 
 
 async def refused(lim: Limiter, context: RequestContext) -> GatewayError:
@@ -62,7 +65,7 @@ async def refused(lim: Limiter, context: RequestContext) -> GatewayError:
 
 
 async def test_no_teams_means_no_limits() -> None:
-    lim = build_limiter(PlatformConfig(), Clock(), CollectorRegistry())
+    lim = build_limiter(PlatformConfig(), Clock())
     for _ in range(100):
         reservation = await lim.reserve(ctx(ANONYMOUS, max_tokens=10**6))
         assert reservation.headers() == {}
@@ -237,3 +240,10 @@ async def test_cost_variables_must_be_known_at_load_time() -> None:
     bad["teams"][0]["limits"][0]["cost"] = "output_tokens * 1.5"  # type: ignore[index]
     with pytest.raises(ConfigError, match=r"double\(x\)"):
         parse_platform(yaml.safe_dump(bad))
+
+
+async def test_usage_report_of_an_unknown_team_is_404() -> None:
+    lim, _ = limiter({"limits": [{"tokens": 100}]}, Clock())
+    with pytest.raises(GatewayError) as caught:
+        await lim.usage("nobody", [])
+    assert caught.value.status == 404

@@ -19,8 +19,9 @@ from tests.admission.test_limits import SEARCH, Clock, ctx
 from tests.conftest import free_port
 
 from tokenway.admission.limits.factory import build_limiter
-from tokenway.admission.limits.limiter import Limiter, LimitReservation
+from tokenway.admission.limits.limiter import STORE_RETRY_S, Limiter, LimitReservation
 from tokenway.admission.limits.memory_store import MemoryStore
+from tokenway.admission.limits.metrics import UsageMetrics
 from tokenway.config.loader import parse_platform
 from tokenway.gateway.context import Usage
 from tokenway.gateway.errors import GatewayError
@@ -99,7 +100,7 @@ def config(url: str, team: dict[str, Any], on_unavailable: str = "fail-open") ->
 async def replicas(redis_server: RedisServer) -> AsyncIterator[list[Limiter]]:
     team = {"limits": [{"tokens": 20_000, "per": "minute"}, {"concurrent": 150}]}
     built = [
-        build_limiter(config(redis_server.url, team), Clock(), CollectorRegistry())
+        build_limiter(config(redis_server.url, team), Clock(), UsageMetrics(CollectorRegistry()))
         for _ in range(3)
     ]
     yield built
@@ -152,7 +153,12 @@ async def test_per_replica_memory_would_let_three_times_the_limit_through() -> N
     # live in each replica, which the shared store prevents.
     team = {"limits": [{"tokens": 20_000, "per": "minute"}]}
     limiters = [
-        build_limiter(config("redis://unused", team), Clock(), CollectorRegistry(), MemoryStore())
+        build_limiter(
+            config("redis://unused", team),
+            Clock(),
+            UsageMetrics(CollectorRegistry()),
+            MemoryStore(),
+        )
         for _ in range(3)
     ]
     _, actual, _ = await run_load(limiters, 200, seed=1)
@@ -166,7 +172,7 @@ async def test_settle_is_exact_through_redis(
     limiter = build_limiter(
         config(redis_server.url, {"limits": [{"tokens": 1000, "per": "hour"}]}),
         Clock(),
-        CollectorRegistry(),
+        UsageMetrics(CollectorRegistry()),
     )
     try:
         reservation = await limiter.reserve(ctx(max_tokens=100, prompt=20))
@@ -176,6 +182,9 @@ async def test_settle_is_exact_through_redis(
         assert used == (usage.total_tokens if usage else 0)
     finally:
         await limiter.close()
+
+
+UNAVAILABLE = "tokenway_limits_store_unavailable_total"
 
 
 async def reserve_or_error(limiter: Limiter) -> LimitReservation | GatewayError:
@@ -188,9 +197,9 @@ async def reserve_or_error(limiter: Limiter) -> LimitReservation | GatewayError:
 async def test_redis_down_fail_open_then_recovers(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    registry = CollectorRegistry()
+    registry, clock = CollectorRegistry(), Clock()
     team = {"limits": [{"tokens": 1000, "per": "hour"}, {"concurrent": 5}]}
-    limiter = build_limiter(config(redis_server.url, team), Clock(), registry)
+    limiter = build_limiter(config(redis_server.url, team), clock, UsageMetrics(registry))
     caplog.set_level(logging.WARNING, logger="tokenway.admission.limits")
     try:
         before = await limiter.reserve(ctx(max_tokens=10, prompt=10))
@@ -198,15 +207,14 @@ async def test_redis_down_fail_open_then_recovers(
         during = [await reserve_or_error(limiter) for _ in range(5)]
         assert all(isinstance(r, LimitReservation) and not r.reserved for r in during)
         await before.settle(Usage(10, 10))  # lost while down: counted in the metric
-        assert (
-            registry.get_sample_value(
-                "tokenway_limits_store_unavailable_total",
-                {"operation": "reserve", "outcome": "fail-open"},
-            )
-            == 5
-        )
+        for operation, outcome, count in (("reserve", "fail-open", 5), ("settle", "usage-lost", 1)):
+            labels = {"operation": operation, "outcome": outcome}
+            assert registry.get_sample_value(UNAVAILABLE, labels) == count
         assert caplog.text.count("limits store unavailable") == 1
         redis_server.start()
+        still_waiting = await limiter.reserve(ctx(max_tokens=10, prompt=10))
+        assert not still_waiting.reserved  # no store call until STORE_RETRY_S has passed
+        clock.now += STORE_RETRY_S
         after = await limiter.reserve(ctx(max_tokens=10, prompt=10))
         assert after.reserved and "available again" in caplog.text
         for reservation in during:
@@ -219,9 +227,9 @@ async def test_redis_down_fail_open_then_recovers(
 
 
 async def test_redis_down_fail_closed_refuses_with_503(redis_server: RedisServer) -> None:
-    team = {"limits": [{"tokens": 1000, "per": "hour"}]}
+    team, clock = {"limits": [{"tokens": 1000, "per": "hour"}]}, Clock()
     limiter = build_limiter(
-        config(redis_server.url, team, "fail-closed"), Clock(), CollectorRegistry()
+        config(redis_server.url, team, "fail-closed"), clock, UsageMetrics(CollectorRegistry())
     )
     try:
         assert isinstance(await reserve_or_error(limiter), LimitReservation)
@@ -230,6 +238,7 @@ async def test_redis_down_fail_closed_refuses_with_503(redis_server: RedisServer
         assert isinstance(error, GatewayError) and error.status == 503
         assert error.headers["Retry-After"] == "1"
         redis_server.start()
+        clock.now += STORE_RETRY_S
         assert isinstance(await reserve_or_error(limiter), LimitReservation)
     finally:
         await limiter.close()
@@ -237,8 +246,10 @@ async def test_redis_down_fail_closed_refuses_with_503(redis_server: RedisServer
 
 async def test_redis_killed_mid_run_the_service_continues(redis_server: RedisServer) -> None:
     team = {"limits": [{"tokens": 10**6, "per": "minute"}, {"concurrent": 500}]}
-    registries = [CollectorRegistry() for _ in range(3)]
-    limiters = [build_limiter(config(redis_server.url, team), Clock(), r) for r in registries]
+    registries, clock = [CollectorRegistry() for _ in range(3)], Clock()
+    limiters = [
+        build_limiter(config(redis_server.url, team), clock, UsageMetrics(r)) for r in registries
+    ]
     try:
         load = asyncio.create_task(run_load(limiters, 200, seed=2))
         await asyncio.sleep(0.01)
@@ -247,17 +258,12 @@ async def test_redis_killed_mid_run_the_service_continues(redis_server: RedisSer
         redis_server.start()
         admitted, _, refused = await load
         assert refused == 0 and admitted > 0  # fail-open: nobody refused, nothing crashed
-        failed_open = sum(
-            r.get_sample_value(
-                "tokenway_limits_store_unavailable_total",
-                {"operation": "reserve", "outcome": "fail-open"},
-            )
-            or 0
-            for r in registries
-        )
-        assert failed_open > 0
+        labels = {"operation": "reserve", "outcome": "fail-open"}
+        assert sum(r.get_sample_value(UNAVAILABLE, labels) or 0 for r in registries) > 0
+        clock.now += STORE_RETRY_S
         for limiter in limiters:
-            assert isinstance(await reserve_or_error(limiter), LimitReservation)
+            reservation = await reserve_or_error(limiter)
+            assert isinstance(reservation, LimitReservation) and reservation.reserved
     finally:
         for limiter in limiters:
             await limiter.close()
@@ -266,7 +272,7 @@ async def test_redis_killed_mid_run_the_service_continues(redis_server: RedisSer
 async def test_concurrency_is_shared_across_replicas(redis_server: RedisServer) -> None:
     team = {"limits": [{"concurrent": 2}]}
     a, b = (
-        build_limiter(config(redis_server.url, team), Clock(), CollectorRegistry())
+        build_limiter(config(redis_server.url, team), Clock(), UsageMetrics(CollectorRegistry()))
         for _ in range(2)
     )
     try:
@@ -279,3 +285,25 @@ async def test_concurrency_is_shared_across_replicas(redis_server: RedisServer) 
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_store_that_never_answers_is_bounded_by_the_timeout(port: int) -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accepts and reads, never answers (a hung or blackholed Redis)
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", port)
+    registry, clock = CollectorRegistry(), Clock()
+    settings = {"redis": f"redis://127.0.0.1:{port}/0", "timeout": "100ms"}
+    data = {"teams": [{"name": "search", "limits": [{"tokens": 100}]}], "limitsStore": settings}
+    limiter = build_limiter(parse_platform(yaml.safe_dump(data)), clock, UsageMetrics(registry))
+    try:
+        first = await limiter.reserve(ctx(max_tokens=10, prompt=0))
+        second = await limiter.reserve(ctx(max_tokens=10, prompt=0))
+        assert not first.reserved and not second.reserved
+        labels = {"operation": "reserve", "outcome": "fail-open"}
+        assert registry.get_sample_value(UNAVAILABLE, labels) == 2
+    finally:
+        await limiter.close()
+        server.close()
+        await server.wait_closed()

@@ -19,8 +19,10 @@ from tests.gateway.conftest import BASE, Running, running_fleet
 
 from tokenway.admission.limits.factory import build_limiter
 from tokenway.admission.limits.limiter import Limiter
+from tokenway.admission.limits.metrics import UsageMetrics
 from tokenway.auth.apikeys import generate_key, hash_key
 from tokenway.auth.factory import build_authenticator, build_authorizer
+from tokenway.auth.metrics import AuthenticationMetrics, AuthorizationMetrics
 from tokenway.config.platform import PlatformConfig
 from tokenway.gateway.gateway import Gateway
 from tokenway.gateway.run import start_listener
@@ -33,9 +35,9 @@ class TeamGateway(Gateway):
     def _build_stages(self, config: PlatformConfig) -> Stages:
         self.auth_registry = CollectorRegistry()
         return Stages(
-            authenticator=build_authenticator(config, self.auth_registry),
-            authorizer=build_authorizer(config, self.auth_registry),
-            limiter=build_limiter(config, time.time, self.auth_registry),
+            authenticator=build_authenticator(config, AuthenticationMetrics(self.auth_registry)),
+            authorizer=build_authorizer(config, AuthorizationMetrics(self.auth_registry)),
+            limiter=build_limiter(config, time.time, UsageMetrics(self.auth_registry)),
         )
 
 

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,12 @@ from cryptography.hazmat.primitives import serialization
 from tests.auth.conftest import Signer, inbound, new_signer, write_jwks
 
 from tokenway.auth.authenticator import Authenticator
+from tokenway.auth.bearer_jwt import CACHE_TTL_S, Issuer, JwtVerifier, TokenRejected
 from tokenway.auth.factory import build_authenticator
+from tokenway.auth.jwks import JwksKeys
+from tokenway.config.access import JwksSource, JwtProvider
 from tokenway.config.loader import parse_platform
+from tokenway.config.teams import JwtMatch
 from tokenway.gateway.errors import GatewayError
 
 ISSUER = "https://sso.example.test"
@@ -165,3 +170,28 @@ async def test_jwks_url_is_fetched_and_rotated_keys_are_picked_up(port: int) -> 
     finally:
         await auth.close()
         await runner.cleanup()
+
+
+async def test_cached_tokens_stop_working_soon_after_their_key_is_withdrawn(tmp_path: Path) -> None:
+    signer, successor = new_signer("k1"), new_signer("k2")
+    jwks_file = write_jwks(tmp_path / "k.json", signer)
+    keys = JwksKeys(JwksSource(file=str(jwks_file)), time.monotonic)
+    keys.load_file()
+    now = [time.time()]
+    verifier = JwtVerifier([Issuer(provider(jwks_file), keys, TEAMS)], None, 8192, lambda: now[0])
+    token = signer.token(claims(groups=["search"]))
+    assert verifier.principal(token).team == "search"
+    write_jwks(jwks_file, successor)
+    os.utime(jwks_file, (now[0] + 5, now[0] + 5))
+    keys.load_file()
+    assert verifier.principal(token).team == "search"  # still cached
+    now[0] += CACHE_TTL_S + 1
+    with pytest.raises(TokenRejected, match="unknown key"):
+        verifier.principal(token)
+
+
+def provider(jwks_file: Path) -> JwtProvider:
+    return JwtProvider(issuer=ISSUER, audience="tokenway", jwks=JwksSource(file=str(jwks_file)))
+
+
+TEAMS = (("search", JwtMatch(issuer=ISSUER, value="search")),)

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from tokenway.bench.config import load_bench_config
 from tokenway.bench.datasets import LoraMix, SharedPrefix
 from tokenway.bench.load import ConcurrencyStage, RateStage
+from tokenway.cli.bench import _overrides
 from tokenway.cli.main import app
 from tokenway.config.errors import ConfigError
 
@@ -110,3 +111,75 @@ def test_flags_override_the_yaml_file(tmp_path: Path) -> None:
     assert isinstance(
         load_bench_config(None, {"targets": [{"url": "x"}]}).plan().stages[0], RateStage
     )
+
+
+def test_sweep_from_flags_reports_each_stage(threaded_sim: str, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "-t",
+            threaded_sim,
+            "-o",
+            str(tmp_path),
+            "--sweep",
+            "--rate",
+            "10",
+            "--duration",
+            "500ms",
+            "--max-stages",
+            "2",
+            "--output-tokens",
+            "2",
+            "--data",
+            "multi-turn",
+            "--turns",
+            "2",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "sweep stopped" not in result.stdout
+    stages = [
+        json.loads((tmp_path / f"stage_{i}_lifecycle_metrics.json").read_text()) for i in (0, 1)
+    ]
+    assert [s["load_summary"]["requested_rate"] for s in stages] == [10, 20]
+    lines = (tmp_path / "requests.jsonl").read_text().splitlines()
+    assert all(json.loads(line)["group"].startswith("conversation-") for line in lines)
+
+
+def test_a_duration_alone_sets_the_default_rate_stage() -> None:
+    flags = dict.fromkeys(
+        [
+            "model",
+            "output",
+            "timeout",
+            "seed",
+            "tenant_header",
+            "stream",
+            "target",
+            "api_key",
+            "requests",
+            "sweep",
+            "max_stages",
+            "rate",
+            "concurrency",
+            "arrivals",
+            "warmup",
+            "data",
+            "api",
+            "groups",
+            "prompts_per_group",
+            "system_prompt_tokens",
+            "turns",
+            "file",
+            "input_tokens",
+            "output_tokens",
+            "lora_adapters",
+            "slo_ttft",
+            "slo_tpot",
+        ]
+    )
+    overrides = _overrides(**{**flags, "duration": "5s", "target": ["http://h"]})
+    assert overrides["load"] == {"stages": [{"rate": 1.0, "duration": "5s"}]}
+    config = load_bench_config(None, overrides)
+    assert config.plan().stages == (RateStage(1.0, duration=5.0),)

@@ -30,6 +30,9 @@ async def test_streaming_chat_measures_tokens_and_usage(h100: str) -> None:
     assert record.ttft is not None and 0 < record.ttft < record.latency
     assert record.tpot is not None and record.tpot > 0
     assert record.token_times == sorted(record.token_times)
+    async with client(h100) as bench:
+        again = await bench.send(CHAT, stage=0, scheduled=bench.now())
+    assert again.cached_tokens > 0  # the simulator's prefix cache, reported in usage
 
 
 async def test_streaming_completion_and_non_streaming(instant: str) -> None:

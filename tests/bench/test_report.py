@@ -4,6 +4,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from tokenway.bench.load import ConcurrencyStage, RateStage
 from tokenway.bench.record import WARMUP_STAGE, RequestRecord
 from tokenway.bench.report.write import write_report
@@ -35,8 +37,15 @@ def target(name: str, ttft: float) -> TargetRun:
     return run
 
 
-def test_single_target_writes_the_inference_perf_files(tmp_path: Path) -> None:
-    written = write_report(tmp_path, [target("sim", 0.05)], Slo(ttft=0.08), {"seed": 1})
+@pytest.fixture(scope="module")
+def single(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    out = tmp_path_factory.mktemp("single")
+    facts = {"target": "<script>x</script>"}
+    return out, write_report(out, [target("sim", 0.05)], Slo(ttft=0.08), facts)
+
+
+def test_single_target_writes_the_inference_perf_files(single: tuple[Path, list[Path]]) -> None:
+    tmp_path, written = single
     names = {p.name for p in written}
     assert {
         "summary_lifecycle_metrics.json",
@@ -58,9 +67,8 @@ def test_single_target_writes_the_inference_perf_files(tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("*.png"))) == 3
 
 
-def test_html_is_self_contained(tmp_path: Path) -> None:
-    write_report(tmp_path, [target("sim", 0.05)], None, {"target": "<script>x</script>"})
-    page = (tmp_path / "report.html").read_text()
+def test_html_is_self_contained(single: tuple[Path, list[Path]]) -> None:
+    page = (single[0] / "report.html").read_text()
     assert "<script>x</script>" not in page and "&lt;script&gt;" in page
     assert len(re.findall(r'src="data:image/png;base64,', page)) == 3
     assert not re.search(r'(src|href)="(http|/|\.)', page)

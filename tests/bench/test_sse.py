@@ -39,3 +39,5 @@ def test_parse_chunk_errors() -> None:
         parse_chunk(b"{not json")
     with pytest.raises(ValueError):
         parse_chunk(b"[1]")
+    with pytest.raises(ValueError):
+        parse_chunk(b'{"choices":["x"]}')

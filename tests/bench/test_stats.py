@@ -80,6 +80,9 @@ def test_lifecycle_layout_and_throughput() -> None:
     assert successes["latency"]["time_per_output_token"]["median"] == pytest.approx(0.02)
     assert successes["latency"]["time_to_first_token"]["max"] == pytest.approx(0.1)
     assert "goodput_metrics" not in successes
+    assert successes["prompt_tokens"]["total"] == 1000 and successes["prompt_tokens"]["cached"] == 0
+    assert successes["output_tokens"]["total"] == 100
+    assert successes["output_tokens"]["median"] == successes["output_len"]["median"] == 10
     failures = report["failures"]
     assert failures["count"] == 1
     assert failures["by_label"] == {"http_500": {"count": 1, "messages": [{"message": "boom"}]}}

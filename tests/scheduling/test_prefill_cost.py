@@ -46,3 +46,14 @@ def test_backlog_makes_a_busy_cached_replica_lose() -> None:
         scorer.score(req, eps, 0.0)
         scorer.picked(req, eps[0], 0.0)
     assert scorer.score(request(SYSTEM + "x" * 64, request_id="n"), eps, 0.0) == [0.0, 1.0]
+
+
+def test_profile_shares_one_prefix_index_when_params_agree() -> None:
+    from tokenway.scheduling.profiles import resolve
+
+    profile = resolve("tokenway")
+    scorers = {w.scorer.type_name: w.scorer for w in profile.scorers}
+    assert scorers["prefill-cost"].prefix is scorers["prefix-cache"]
+    other = resolve("tokenway", params={"prefill-cost": {"blockSizeTokens": 32}})
+    scorers = {w.scorer.type_name: w.scorer for w in other.scorers}
+    assert scorers["prefill-cost"].prefix is not scorers["prefix-cache"]

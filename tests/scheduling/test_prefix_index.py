@@ -62,12 +62,12 @@ def test_scorer_learns_the_chosen_endpoint() -> None:
     assert scorer.score(first, eps, 0.0) == [0.0, 1.0]
 
 
-def _learning_scorer() -> PrefixCacheScorer:
-    return PrefixCacheScorer(PrefixCacheParams(learn=True, lru_capacity_per_server=1000))
+def _learning_scorer(capacity: int = 1000) -> PrefixCacheScorer:
+    return PrefixCacheScorer(PrefixCacheParams(learn=True, lru_capacity_per_server=capacity))
 
 
 def test_learning_shrinks_an_endpoint_whose_server_evicted() -> None:
-    scorer = _learning_scorer()
+    scorer = _learning_scorer(capacity=50)
     ep = endpoint(1)
     prompt = "p" * 64 * 40
     scorer.picked(request(prompt, request_id="warm"), ep, 0.0)
@@ -78,6 +78,19 @@ def test_learning_shrinks_an_endpoint_whose_server_evicted() -> None:
     scorer.observe(Outcome(again, ep.url, ok=True, prompt_tokens=640, cached_tokens=0))
     assert scorer.index.capacity(ep.url) == int(40 * 0.7)
     assert scorer.index.size(ep.url) == 28
+
+
+def test_a_miss_on_a_mostly_empty_index_is_a_race_not_an_eviction() -> None:
+    scorer = _learning_scorer(capacity=1000)
+    ep = endpoint(1)
+    prompt = "p" * 64 * 40
+    scorer.picked(request(prompt, request_id="warm"), ep, 0.0)
+    again = request(prompt, request_id="again")
+    scorer.score(again, [ep], 0.0)
+    scorer.picked(again, ep, 0.1)
+    scorer.observe(Outcome(again, ep.url, ok=True, prompt_tokens=640, cached_tokens=0))
+    assert scorer.index.capacity(ep.url) == 1000
+    assert scorer.index.size(ep.url) == 40
 
 
 def test_learning_keeps_capacity_when_hits_are_confirmed() -> None:

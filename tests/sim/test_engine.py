@@ -136,6 +136,8 @@ def test_lora_requests_wait_for_a_free_slot_and_loading_costs_time() -> None:
 
 
 def test_multi_step_plans_match_single_stepping() -> None:
+    itl: dict[int, tuple[list[int], float]] = {}
+
     def run(max_steps: int) -> list[tuple[str, float, float, int]]:
         engine = EngineCore(_profile(max_num_batched_tokens=256, num_gpu_blocks_override=30))
         reqs = [_req(f"r{i}", 30 + 17 * i, 20 + 9 * i, text=f"{i} ") for i in range(6)]
@@ -143,6 +145,7 @@ def test_multi_step_plans_match_single_stepping() -> None:
             engine.add_request(r, 0.0)
         _run(engine, max_steps=max_steps)
         assert engine.kv.pool.num_free == 30
+        itl[max_steps] = (engine.stats.itl.counts, engine.stats.itl.sum)
         return [(r.request_id, r.first_token_at, r.finished_at, r.num_preemptions) for r in reqs]  # type: ignore[misc]
 
     single, multi = run(1), run(1 << 20)
@@ -150,6 +153,35 @@ def test_multi_step_plans_match_single_stepping() -> None:
     assert [s[0] for s in single] == [m[0] for m in multi]
     for s, m in zip(single, multi, strict=True):
         assert s[1:] == pytest.approx(m[1:])
+    assert itl[1][0] == itl[1 << 20][0] and itl[1][1] == pytest.approx(itl[1 << 20][1])
+
+
+def _blocks_in_use(engine: EngineCore) -> int:
+    """Blocks the running requests need for the tokens they have computed (no sharing)."""
+    size = engine.kv.block_size
+    computed = (r.num_computed + engine.decode.progress(r) for r in engine.running)
+    return sum(-(-c // size) for c in computed)
+
+
+def test_kv_accounting_stays_exact_through_aborts_and_preemptions() -> None:
+    engine = EngineCore(_profile(num_gpu_blocks_override=24, max_num_batched_tokens=64))
+    reqs = [_req(f"r{i}", 16 + 7 * i, 60 + 5 * i, text=f"{i} ") for i in range(6)]
+    for r in reqs:
+        engine.add_request(r, 0.0)
+    now = 0.0
+    for step in range(400):
+        plan = engine.schedule(now, max_steps=1 + step % 7)
+        if plan is None:
+            break
+        r2 = reqs[2]
+        if r2.decoding and (r2.num_computed + engine.decode.progress(r2)) % 16 == 0:
+            engine.abort("r2")  # its block for this step was just reserved
+        engine.apply(plan)
+        now = plan.end
+        assert engine.kv.pool.num_blocks - engine.kv.pool.num_free == _blocks_in_use(engine)
+    assert not engine.has_work and reqs[2].finish_reason == "abort"
+    assert engine.stats.num_preemptions > 0
+    assert engine.kv.pool.num_free == 24
 
 
 def test_abort_frees_blocks_and_slots() -> None:

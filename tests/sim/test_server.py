@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -219,3 +220,20 @@ async def test_metrics_show_running_and_waiting_while_busy() -> None:
     lora = next(iter(families["vllm:lora_requests_info"].samples)).labels
     assert lora["running_lora_adapters"] == "a" and lora["waiting_lora_adapters"] == "b"
     assert next(iter(families["vllm:num_requests_waiting"].samples)).value == 1
+
+
+async def test_a_client_that_disconnects_mid_stream_frees_its_slot(fleet: Fleet) -> None:
+    url = fleet.urls[0]
+    engine = fleet.servers[0].engine
+    async with aiohttp.ClientSession() as http:
+        body = {"prompt": "long answer please", "max_tokens": 5000, "stream": True}
+        async with http.post(f"{url}/v1/completions", json=body) as response:
+            for _ in range(3):
+                await response.content.readline()
+            assert len(engine.running) == 1
+        for _ in range(200):
+            if not engine.has_work:
+                break
+            await asyncio.sleep(0.02)
+    assert not engine.has_work
+    assert engine.kv.pool.num_free == engine.kv.pool.num_blocks

@@ -32,6 +32,6 @@ def build_admission(
     `clock` is the clock the endpoint snapshots' ages are measured with (TTL deadlines use it);
     `snapshots` returns the pool's current endpoint snapshots, so queued requests see fresh
     metrics; without it they are re-checked against the last snapshots `admit` was given.
-    Create it inside the running event loop.
+    It may be built outside a running loop but must then be used from one event loop only.
     """
     return FlowControlAdmission(build_dispatcher(pool), clock, snapshots)

@@ -10,8 +10,6 @@ import ipaddress
 import time
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry
-
 from tokenway.auth.apikeys import ApiKeyIndex, KeyEntry
 from tokenway.auth.authenticator import Authenticator, OpenAuthenticator
 from tokenway.auth.authorizer import Authorizer, OpenAuthorizer, TeamAccess
@@ -26,10 +24,13 @@ from tokenway.config.platform import PlatformConfig
 
 def build_authenticator(
     config: PlatformConfig,
-    registry: CollectorRegistry | None = None,
+    metrics: AuthenticationMetrics | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Authenticator | OpenAuthenticator:
-    """Call `await authenticator.start()` before serving and `close()` at shutdown (JWKS)."""
+    """Call `await authenticator.start()` before serving and `close()` at shutdown (JWKS).
+
+    `metrics` is created once per registry (`AuthenticationMetrics(registry)`) and passed to
+    every rebuild on reload; without it the series are not registered anywhere."""
     if not config.teams:
         return OpenAuthenticator()
     access = config.access
@@ -72,14 +73,15 @@ def build_authenticator(
         else [],
         anonymous_team=access.anonymous,
         jwks=jwks,
-        metrics=AuthenticationMetrics(registry),
+        metrics=metrics or AuthenticationMetrics(None),
     )
 
 
 def build_authorizer(
-    config: PlatformConfig, registry: CollectorRegistry | None = None
+    config: PlatformConfig, metrics: AuthorizationMetrics | None = None
 ) -> Authorizer | OpenAuthorizer:
-    """Raises PolicyError when the Rego file cannot be read or compiled."""
+    """Raises PolicyError when the Rego file cannot be read or compiled. `metrics`: as for
+    build_authenticator."""
     access = config.access
     if not config.teams and access.rego is None:
         return OpenAuthorizer()
@@ -95,5 +97,5 @@ def build_authorizer(
         teams,
         default_allow=access.default == "allow" or not config.teams,
         policy=RegoPolicy(access.rego) if access.rego else None,
-        metrics=AuthorizationMetrics(registry),
+        metrics=metrics or AuthorizationMetrics(None),
     )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import aiohttp
+import orjson
 
 from tokenway.bench.datasets.text import estimate_tokens
 from tokenway.bench.record import RequestRecord
@@ -69,7 +69,7 @@ def _prompt_tokens(request: WorkloadRequest) -> int:
 
 def _error_message(body: bytes) -> str:
     try:
-        error = json.loads(body).get("error", {})
+        error = orjson.loads(body).get("error", {})
         return str(error.get("message", "")) if isinstance(error, dict) else str(error)
     except (ValueError, AttributeError):
         return body[:200].decode(errors="replace")
@@ -142,7 +142,7 @@ class BenchClient:
         if request.tenant and request.tenant != "default":
             headers[self.options.tenant_header] = request.tenant
         url = self._chat_url if request.messages else self._completion_url
-        data = json.dumps(request_body(request, self.options, self.model)).encode()
+        data = orjson.dumps(request_body(request, self.options, self.model))
         try:
             async with self._session.post(url, data=data, headers=headers) as response:
                 record.status = response.status
@@ -152,16 +152,16 @@ class BenchClient:
                 elif self.options.stream:
                     await self._read_stream(response, record)
                 else:
-                    self._read_body(json.loads(await response.read()), record)
+                    self._read_body(orjson.loads(await response.read()), record)
         except TimeoutError:
             record.error = "timeout"
             record.error_message = f"no complete answer within {self.options.timeout:g}s"
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             record.error = "connection"
             record.error_message = str(exc) or type(exc).__name__
-        except ValueError as exc:
+        except (ValueError, aiohttp.ClientError) as exc:
             record.error = "protocol"
-            record.error_message = str(exc)[:200]
+            record.error_message = str(exc)[:200] or type(exc).__name__
         record.end = self.now()
         return record
 
@@ -201,5 +201,8 @@ class BenchClient:
         if isinstance(usage, dict):
             record.input_tokens = int(usage.get("prompt_tokens") or record.input_tokens)
             record.output_tokens = int(usage.get("completion_tokens") or chunks)
+            details = usage.get("prompt_tokens_details")
+            if isinstance(details, dict):
+                record.cached_tokens = int(details.get("cached_tokens") or 0)
         else:
             record.output_tokens = chunks

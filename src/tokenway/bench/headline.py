@@ -41,6 +41,16 @@ def value(report: Mapping[str, Any], metric: Metric) -> float | None:
     return float(node)
 
 
+def format_value(number: float | None, unit: str) -> str:
+    """Seconds as milliseconds, counts without decimals, rates with one."""
+    if number is None:
+        return "-"
+    if unit == "s":
+        return f"{number * 1000:.1f} ms"
+    whole = number.is_integer() or abs(number) >= 1e5
+    return f"{number:,.0f}" if whole else f"{number:,.1f}"
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     metric: Metric

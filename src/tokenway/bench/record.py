@@ -24,6 +24,8 @@ class RequestRecord:
     token_times: list[float] = field(default_factory=list)
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int = 0
+    """Prompt tokens the server reported as served from its prefix cache."""
     error: str | None = None
     """The error kind (timeout, connection, http_429, protocol, ...); None on success."""
     error_message: str = ""

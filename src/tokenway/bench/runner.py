@@ -76,8 +76,8 @@ async def run_rate_stage(
     tasks = []
     for request in workload:
         due = begin + request.arrival
-        delay = due - client.now()
-        if delay > 0:
+        # uvloop rounds timers to whole milliseconds and may wake early: sleep again until due
+        while (delay := due - client.now()) > 0:  # noqa: ASYNC110 - waiting for a time, not an event
             await asyncio.sleep(delay)
         tasks.append(loop.create_task(one(request, due)))
     return list(await asyncio.gather(*tasks))

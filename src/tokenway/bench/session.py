@@ -30,11 +30,12 @@ async def run_benchmark(config: BenchConfig, on_record: OnRecord, on_stage: OnSt
             await stack.enter_async_context(BenchClient(target, options, origin))
             for target in targets
         ]
+        models = sorted({client.model for client in clients})
         runs = await run_plan(clients, config.dataset(), config.plan(), on_record, on_stage)
     facts = {
         "started": started,
         "targets": ", ".join(f"{t.name} = {t.url}" for t in targets),
-        "model": config.model or "(per request)",
+        "model": ", ".join(m for m in models if m) or "(per request)",
         "data": config.data.type,
         "load": config.load.model_dump_json(exclude_defaults=True, by_alias=True),
         "streaming": config.stream,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 DONE = b"[DONE]"
 
@@ -34,27 +34,9 @@ class Chunk:
     error: str | None = None
 
 
-_TEXT = re.compile(rb'"(?:content|text)":\s*"(.)')
-_NEEDS_JSON = re.compile(rb'"usage":\s*\{|"error"|"object":\s*"error"')
-_TOKEN = Chunk(True)
-_EMPTY = Chunk(False)
-
-
 def parse_chunk(payload: bytes) -> Chunk:
-    """Interpret a chat or completion chunk; malformed JSON raises ValueError.
-
-    Most chunks carry one token and nothing else the benchmark needs, so those are recognised
-    by a byte search (a JSON string's quotes inside text are escaped, so the key pattern
-    cannot match inside content); only usage and error chunks are decoded as JSON.
-    """
-    if not _NEEDS_JSON.search(payload) and payload[:1] == b"{" and payload[-1:] == b"}":
-        match = _TEXT.search(payload)
-        return _TOKEN if match is not None and match.group(1) != b'"' else _EMPTY
-    return _decode(payload)
-
-
-def _decode(payload: bytes) -> Chunk:
-    data = json.loads(payload)
+    """Interpret a chat or completion chunk; malformed JSON raises ValueError."""
+    data = orjson.loads(payload)
     if not isinstance(data, dict):
         raise ValueError("a streamed chunk must be a JSON object")
     if "error" in data or data.get("object") == "error":
@@ -62,8 +44,10 @@ def _decode(payload: bytes) -> Chunk:
         message = error.get("message") if isinstance(error, dict) else error
         return Chunk(False, error=str(message))
     usage = data.get("usage")
-    choices = data.get("choices") or ()
-    choice = choices[0] if choices else {}
+    choices = data.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else {}
+    if not isinstance(choice, dict):
+        raise ValueError("a streamed choice must be a JSON object")
     delta = choice.get("delta")
     text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
     return Chunk(bool(text), usage if isinstance(usage, dict) else None)

@@ -87,6 +87,15 @@ def goodput(records: Sequence[RequestRecord], slo: Slo, total_time: float) -> di
     return result
 
 
+def _prompt_tokens(
+    records: Sequence[RequestRecord], percentiles: Sequence[float]
+) -> dict[str, Any]:
+    total = sum(r.input_tokens for r in records)
+    cached = sum(r.cached_tokens for r in records)
+    spread = distribution([r.input_tokens for r in records], percentiles) or {}
+    return {"total": total, "cached": cached, "uncached": total - cached, **spread}
+
+
 def _by_label(failures: Sequence[RequestRecord]) -> dict[str, Any]:
     counts = Counter(r.error or "" for r in failures)
     messages: dict[str, list[str]] = {}
@@ -164,6 +173,11 @@ def lifecycle_metrics(
         },
         "prompt_len": distribution([r.input_tokens for r in successes], percentiles),
         "output_len": distribution([r.output_tokens for r in successes], percentiles),
+        "prompt_tokens": _prompt_tokens(successes, percentiles),
+        "output_tokens": {
+            "total": output_tokens,
+            **(distribution([r.output_tokens for r in successes], percentiles) or {}),
+        },
     }
     if slo is not None and slo.constraints:
         success_report["goodput_metrics"] = goodput(successes, slo, elapsed)
@@ -175,6 +189,7 @@ def lifecycle_metrics(
             "count": len(failures),
             "request_latency": distribution([r.latency for r in failures], percentiles),
             "prompt_len": distribution([r.input_tokens for r in failures], percentiles),
+            "prompt_tokens": _prompt_tokens(failures, percentiles),
             "by_label": _by_label(failures),
         },
     }

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from tokenway.bench.config import BenchConfig, load_bench_config
 from tokenway.bench.datasets import DatasetError
-from tokenway.bench.headline import ratio_table
+from tokenway.bench.headline import format_value, ratio_table
 from tokenway.bench.load import ConcurrencyStage, RateStage, Stage
 from tokenway.bench.record import WARMUP_STAGE, RequestRecord
 from tokenway.bench.report.lifecycle import target_reports
@@ -67,8 +67,9 @@ def _overrides(**flags: Any) -> dict[str, Any]:
         load["sweep"] = {"start": rates[0], "stageDuration": flags["duration"] or "15s"}
         if flags["max_stages"]:
             load["sweep"]["maxStages"] = flags["max_stages"]
-    elif flags["rate"] or flags["concurrency"]:
-        load["stages"] = [{"rate": r, **bound} for r in flags["rate"] or []] + [
+    elif flags["rate"] or flags["concurrency"] or flags["duration"] or flags["requests"]:
+        rates = flags["rate"] or ([] if flags["concurrency"] else [1.0])
+        load["stages"] = [{"rate": r, **bound} for r in rates] + [
             {"concurrency": c, **bound} for c in flags["concurrency"] or []
         ]
     for flag, key in (("arrivals", "arrivals"), ("warmup", "warmup")):
@@ -143,11 +144,7 @@ def _print_summary(console: Console, result: BenchResult, config: BenchConfig) -
     if len(reports) > 1:
         table.add_column("ratio vs " + next(iter(reports)), justify="right")
     for row in ratio_table(reports):
-        unit = row.metric.unit
-        cells = [
-            "-" if v is None else f"{v * 1000:.1f} ms" if unit == "s" else f"{v:,.1f}"
-            for v in row.values
-        ]
+        cells = [format_value(v, row.metric.unit) for v in row.values]
         if len(reports) > 1:
             cells.append(" ".join("-" if r is None else f"{r:.2f}x" for r in row.ratios[1:]))
         table.add_row(row.metric.label, *cells)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from tokenway.config.base import Section
+from tokenway.config.teams import TeamSpec
 from tokenway.config.units import ByteSize, Duration
 
 
@@ -65,3 +67,24 @@ class AccessSettings(Section):
     spiffe: SpiffeSettings | None = None
     max_token_bytes: ByteSize = 8192
     """Longer bearer tokens are refused before any parsing."""
+
+
+def identity_problems(teams: Sequence[TeamSpec], access: AccessSettings) -> list[str]:
+    """Team identities that could never match under the `access:` settings."""
+    problems = []
+    issuers = {p.issuer for p in access.jwt}
+    domains = set(access.spiffe.trust_domains) if access.spiffe else set()
+    for team in teams:
+        for match in team.identities.jwt_matches():
+            if match.issuer not in issuers:
+                problems.append(
+                    f"teams: {team.name!r} names issuer {match.issuer!r} missing from access.jwt"
+                )
+        for pattern in team.identities.spiffe:
+            domain = pattern.removeprefix("spiffe://").partition("/")[0]
+            if domain not in domains:
+                problems.append(
+                    f"teams: {team.name!r} SPIFFE pattern {pattern!r} is outside "
+                    "access.spiffe.trustDomains"
+                )
+    return problems

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import model_validator
 
-from tokenway.config.access import AccessSettings
+from tokenway.config.access import AccessSettings, identity_problems
 from tokenway.config.base import Section
 from tokenway.config.deployments import Deployments
 from tokenway.config.gateway import GatewaySettings
@@ -53,6 +53,7 @@ class PlatformConfig(Section):
         for model in self.models:
             if model.pool not in pools:
                 problems.append(f"models: {model.name!r} names unknown pool {model.pool!r}")
+        problems += identity_problems(self.teams, self.access)
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
 import ssl
@@ -21,6 +23,7 @@ from tokenway.gateway.factory import build_state
 from tokenway.gateway.pipeline import Pipeline
 from tokenway.gateway.proxy import Forwarder
 from tokenway.gateway.state import Stages
+from tokenway.kube.discovery import discover, watched_pools
 from tokenway.telemetry.access_log import AccessLog
 from tokenway.telemetry.metrics import GatewayMetrics
 
@@ -50,6 +53,7 @@ class Gateway:
         self._session: aiohttp.ClientSession | None = None
         self._scraper: MetricsScraper | None = None
         self._forwarder: Forwarder | None = None
+        self._discovery: asyncio.Task[None] | None = None
 
     def _build_stages(self, config: PlatformConfig) -> Stages:
         return Stages()
@@ -78,8 +82,24 @@ class Gateway:
             interval=settings.metrics_interval,
         )
         self._scraper.start()
+        self._start_discovery()
+
+    def _start_discovery(self) -> None:
+        """Watch the InferencePools the config names (Kubernetes); static pools need nothing."""
+        if watched_pools(self.config):
+            self._discovery = asyncio.get_running_loop().create_task(
+                discover(self.config, self.registry), name="discovery"
+            )
+
+    async def _stop_discovery(self) -> None:
+        task, self._discovery = self._discovery, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def stop(self) -> None:
+        await self._stop_discovery()
         if self._scraper is not None:
             await self._scraper.stop()
         if self._session is not None:
@@ -87,6 +107,8 @@ class Gateway:
 
     def reload(self, config: PlatformConfig) -> None:
         """Apply a validated configuration; requests in flight finish under the old one."""
+        if watched_pools(config) != watched_pools(self.config) and self._session is not None:
+            asyncio.get_running_loop().create_task(self._restart_discovery())
         stages = self._build_stages(config)
         state = build_state(
             config, self.registry, stages, self.clock, self.rng, previous=self.pipeline.state
@@ -98,6 +120,10 @@ class Gateway:
         log.info(
             "configuration applied: %d pools, %d models", len(config.pools), len(config.models)
         )
+
+    async def _restart_discovery(self) -> None:
+        await self._stop_discovery()
+        self._start_discovery()
 
     def ready(self) -> bool:
         """Ready once every pool has at least one healthy endpoint."""

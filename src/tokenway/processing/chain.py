@@ -1,12 +1,16 @@
 """The ordered processor chain: matching, timing, failure modes, and applying verdicts.
 
 Processors are pure CPU work over the request, so the chain runs them inline and measures each
-call with the injected clock instead of moving them to threads: a thread cannot interrupt a
-running regex (it holds the GIL), and the hop alone would cost more than most processors. The
-work is bounded instead (linear-time patterns, capped classifier input), and a call that
-overruns its `timeout` is a failure like an exception: `closed` rejects the request with 503,
-`open` continues with the (already computed) verdict. A processor that raises leaves the request
+call instead of moving it to a thread: a thread cannot interrupt a running regex (it holds the
+GIL), and the hop alone would cost more than most processors. The work is bounded instead
+(linear-time patterns, trigger windows, capped classifier input), and a call that overruns its
+`timeout` is a failure like an exception: `closed` rejects the request with 503, `open`
+continues with the (already computed) verdict. A processor that raises leaves the request
 untouched; with `open` the chain moves on.
+
+The clock is the thread's CPU time: a processor never waits, so that is its whole cost, while
+wall time would add whatever the OS scheduler takes away on a busy host and turn preemption
+into spurious 503s.
 """
 
 from __future__ import annotations
@@ -79,7 +83,7 @@ class Chain:
         stages: Sequence[tuple[StageInfo, Processor]],
         response_stages: Sequence[tuple[StageInfo, ResponseProcessor]],
         metrics: ProcessorMetrics,
-        clock: Clock = time.perf_counter,
+        clock: Clock = time.thread_time,
     ) -> None:
         self._phases: dict[str, tuple[tuple[StageInfo, Processor], ...]] = {}
         for phase in ("pre-routing", "request"):
@@ -160,7 +164,9 @@ class ResponseFilter:
     """One response's filters in order; feed() returns what may be sent to the client now.
 
     Raises GatewayError when a processor rejects the answer; the caller ends the response (for a
-    stream already under way, with an error event) without sending the held-back text.
+    stream already under way, with an error event) without sending the held-back text. A filter
+    that raises with `failure: open` is dropped for the rest of the answer, and the text it was
+    holding back at that moment is not released.
     """
 
     def __init__(
@@ -195,9 +201,10 @@ class ResponseFilter:
             return unfiltered
         elapsed = self._clock() - start
         self._metrics.duration.labels(info.name, info.phase).observe(elapsed)
-        if elapsed > info.timeout and info.fail_closed:
+        if elapsed > info.timeout:
             self._metrics.decisions.labels(info.name, "timeout").inc()
-            raise _failed(info, "exceeded its timeout", "processor_timeout")
+            if info.fail_closed:
+                raise _failed(info, "exceeded its timeout", "processor_timeout")
         return out
 
     def feed(self, text: str) -> str:

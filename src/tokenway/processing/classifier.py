@@ -36,7 +36,9 @@ class NgramClassifier:
         hashes = [ngram_hashes(text) for text, _ in examples]
         self.vocabulary = Vocabulary(hashes)
         rows = [self.vocabulary.sparse(h) for h in hashes]
-        features = np.stack([self.vocabulary.dense(h) for h in hashes])
+        features = np.zeros((len(rows), len(self.vocabulary)), dtype=np.float32)
+        for i, (index, values) in enumerate(rows):
+            features[i, index] = values
         targets = np.zeros((len(examples), classes), dtype=np.float32)
         targets[np.arange(len(examples)), [label for _, label in examples]] = 1.0
         # Row by row over each example's non-zero n-grams: a few hundred small products instead

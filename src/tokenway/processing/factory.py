@@ -46,7 +46,7 @@ def _info(spec: ProcessorSpec) -> StageInfo:
 
 
 def build_chain(
-    config: PlatformConfig, registry: CollectorRegistry, clock: Clock = time.perf_counter
+    config: PlatformConfig, registry: CollectorRegistry, clock: Clock = time.thread_time
 ) -> Chain:
     """The chain of `config.processors`, in file order; with none it returns immediately."""
     stages: list[tuple[StageInfo, Processor]] = []

@@ -13,7 +13,7 @@ class ProcessorMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.duration = Histogram(
             "tokenway_processor_duration_seconds",
-            "Time spent in one payload processor call.",
+            "CPU time of one payload processor call (they run inline and never wait).",
             ["processor", "phase"],
             buckets=_BUCKETS,
             registry=registry,

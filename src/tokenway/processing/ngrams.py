@@ -1,9 +1,9 @@
 """Character n-gram features of a text, vectorised in numpy.
 
-N-grams (2 to 5 characters of the folded text, spaces collapsed, digits as 0) are identified by a 64-bit
-polynomial hash computed for all positions at once; a vocabulary is the sorted array of hashes
-seen in training, and lookup is a binary search, so featurising an 8,000-character prompt costs
-a few array passes instead of a Python loop per character.
+N-grams (2 to 5 characters of the folded text, spaces collapsed, digits as 0) are identified by
+a 64-bit polynomial hash computed for all positions at once; a vocabulary is the sorted array of
+hashes seen in training, and lookup is a binary search, so featurising an 8,000-character prompt
+costs a few array passes instead of a Python loop per character.
 """
 
 from __future__ import annotations
@@ -66,9 +66,3 @@ class Vocabulary:
         weights = (np.log1p(counts) * self.idf[index]).astype(np.float32)
         norm = float(np.linalg.norm(weights))
         return index, weights / norm if norm > 0 else weights
-
-    def dense(self, hashes: Hashes) -> Vector:
-        index, weights = self.sparse(hashes)
-        vector = np.zeros(len(self.hashes), dtype=np.float32)
-        vector[index] = weights
-        return vector

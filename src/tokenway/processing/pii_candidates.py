@@ -3,10 +3,10 @@
 A regex scan costs about 10 ns per character for every detector, which for nine detectors over a
 32 KB prompt is milliseconds. Every detector needs a trigger, though: a decimal digit (cards,
 phones, IBANs, national ids), an `@` (emails), or a long run of key characters (API keys and
-high-entropy secrets). Triggers are found with numpy over the code points and with `str.find`,
-and the regexes then run only over windows around them, joined into one string with NUL
-separators (a character no pattern matches). Each window is wide enough to hold any match that
-contains its trigger.
+high-entropy secrets). Digits and runs are found with numpy over one byte per character, and
+those regexes then run only over windows around them, joined into one string with NUL
+separators (a character no pattern matches); each window is wide enough to hold any match that
+contains its trigger. E-mail addresses are matched only where a local part before an `@` starts.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class Region:
 
 
 WHOLE = Region([], "", [])
+_LOCAL_PART = re.compile(r"[\w.%+-]+")
 """Marks a text short enough to scan whole."""
 
 
@@ -126,19 +127,22 @@ class Scan:
         where = np.flatnonzero(mask).astype(np.int64)
         return self._region(where - DIGIT_MARGIN, where + DIGIT_MARGIN + 1)
 
-    def at_signs(self, before: int, after: int) -> Region | None:
-        """Windows from `before` characters ahead of each `@` to `after` past it."""
+    def local_part_starts(self, longest: int) -> list[int]:
+        """Where the run of e-mail local-part characters before each `@` begins.
+
+        An address can only start there (its pattern looks behind for these characters), so
+        matching at these positions finds every address whose local part is at most `longest`
+        characters, for the cost of one short reversed match per `@`.
+        """
+        starts = []
         at = self.text.find("@")
-        if at < 0:
-            return None
-        if len(self.text) <= SMALL:
-            return WHOLE
-        found = []
         while at >= 0:
-            found.append(at)
+            before = self.text[max(at - longest - 1, 0) : at][::-1]
+            run = _LOCAL_PART.match(before)
+            if run is not None and run.end() <= longest:
+                starts.append(at - run.end())
             at = self.text.find("@", at + 1)
-        where = np.array(found, dtype=np.int64)
-        return self._cached("at", lambda: self._region(where - before, where + after))
+        return starts
 
     def runs(self, min_length: int) -> Region | None:
         """Runs of at least min_length characters of [A-Za-z0-9+/_-] (plus "==" padding)."""

@@ -9,6 +9,8 @@ from typing import Any
 
 from tokenway.scheduling import registry
 from tokenway.scheduling.framework import Profile, WeightedScorer
+from tokenway.scheduling.scorers.prefill_cost import PrefillCostScorer
+from tokenway.scheduling.scorers.prefix_cache import PrefixCacheScorer
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +76,15 @@ def resolve(
     used = {*chosen_filters, *(s for s, w in weights.items() if w > 0), chosen_picker}
     if unused := sorted(set(merged) - used):
         raise ValueError(f"params given for plugins the profile does not use: {unused}")
+    scorers = {
+        s: registry.build_plugin(s, "scorer", merged.get(s)) for s, w in weights.items() if w > 0
+    }
+    cost, prefix = scorers.get("prefill-cost"), scorers.get("prefix-cache")
+    if isinstance(cost, PrefillCostScorer) and isinstance(prefix, PrefixCacheScorer):
+        cost.share_prefix(prefix)
     return Profile(
         name=name,
         filters=tuple(registry.build_plugin(f, "filter", merged.get(f)) for f in chosen_filters),
-        scorers=tuple(
-            WeightedScorer(registry.build_plugin(s, "scorer", merged.get(s)), w)
-            for s, w in weights.items()
-            if w > 0
-        ),
+        scorers=tuple(WeightedScorer(scorers[s], weights[s]) for s in scorers),
         picker=registry.build_plugin(chosen_picker, "picker", merged.get(chosen_picker)),
     )

@@ -30,7 +30,6 @@ class BlockPool:
         """Prefix hash -> block holding it."""
         self._hash_of: dict[int, int] = {}
         """Block -> the prefix hash it is cached under (the inverse of `_cached`)."""
-        self.evictions = 0
 
     @property
     def num_free(self) -> int:
@@ -57,7 +56,6 @@ class BlockPool:
         evicted = hash_of.keys() & blocks
         if evicted:
             _run(map(self._cached.__delitem__, map(hash_of.pop, evicted)))
-            self.evictions += len(evicted)
         _run(map(self._refs.__setitem__, blocks, repeat(1)))
         return blocks
 

@@ -53,6 +53,8 @@ class DecodeSet:
 
     def reserve(self, ahead: int, pool: BlockPool) -> None:
         """Take the blocks for `ahead` more steps now (the scheduler checked there is room)."""
+        if not self.size:
+            return
         need = self.new_blocks(ahead)
         if need > 0:
             blocks = pool.allocate(need)
@@ -83,6 +85,7 @@ class DecodeSet:
     def advance(self, steps: int, pool: BlockPool) -> list[SimRequest]:
         """Run `steps` decode steps; returns the members that reached their last token."""
         if not self.size:
+            self._reserved = 0
             return []
         self.reserve(steps, pool)
         self.steps += steps
@@ -108,6 +111,7 @@ class DecodeSet:
         req.num_computed += done
         need = -(-req.num_computed // self.block_size) - len(req.blocks)
         if need > 0:
+            assert need <= len(self._spare), "spares cover every member's growth"
             req.blocks.extend(self._spare[-need:])
             del self._spare[-need:]
         x = req.decode_x

@@ -37,10 +37,6 @@ class FaultConfig:
     spike_seconds: float = 0.0
     seed: int = 0
 
-    @property
-    def active(self) -> bool:
-        return self != FaultConfig(seed=self.seed)
-
 
 @dataclass(frozen=True, slots=True)
 class Verdict:

@@ -44,7 +44,3 @@ class LoraSlots:
     def evict(self, adapter: str) -> None:
         """Unloading an adapter drops its weights from the GPU."""
         self._resident.pop(adapter, None)
-
-    @property
-    def resident(self) -> tuple[str, ...]:
-        return tuple(self._resident)

@@ -45,7 +45,7 @@ class Generation:
     include_usage: bool
 
 
-def _json_object(raw: bytes) -> dict[str, Any]:
+def parse_json(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except ValueError as exc:
@@ -53,10 +53,6 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object.")
     return body
-
-
-def parse_json(raw: bytes) -> dict[str, Any]:
-    return _json_object(raw)
 
 
 def _prompt_text(body: Mapping[str, Any], chat: bool) -> str:

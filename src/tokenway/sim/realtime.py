@@ -2,15 +2,14 @@
 
 The loop sleeps until each planned step ends, applies it and wakes the requests that got
 tokens. Step boundaries follow the model's timeline (a late wake-up does not delay the next
-step's planned end), and the last sub-millisecond of each wait is slept precisely because the
-event loop rounds timers up to whole milliseconds. With a zero-time profile the loop runs each
-request to the end of its answer in one plan and yields to the server in between.
+step's planned end), and the last millisecond of each wait is spent yielding to the event
+loop, because its timers round up to whole milliseconds. With a zero-time profile the loop
+runs each request to the end of its answer in one plan and yields to the server in between.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import Callable
 
@@ -24,14 +23,23 @@ _CONTINUOUS = 0.005
 
 
 class Sink:
-    """Where a request's handler waits for its next tokens."""
+    """Where a request's handler waits for its next tokens.
 
-    __slots__ = ("_waiter",)
+    A handler may set `push`: called from the stepping loop on new tokens, it writes them
+    itself and returns True, or returns False when the handler has to wake (finished,
+    client gone).
+    """
+
+    __slots__ = ("_waiter", "push")
 
     def __init__(self) -> None:
         self._waiter: asyncio.Future[None] | None = None
+        self.push: Callable[[], bool] | None = None
 
     def notify(self) -> None:
+        push = self.push
+        if push is not None and push():
+            return
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -105,6 +113,7 @@ class RealtimeEngine:
         remaining = deadline - self.clock()
         if remaining > _PRECISE:
             await asyncio.sleep(remaining - _PRECISE)
-            remaining = deadline - self.clock()
-        if remaining > 0:
-            time.sleep(remaining)  # noqa: ASYNC251 - sub-millisecond, see module docstring
+        # Yield rather than block for the last stretch: other replicas on this loop may
+        # have steps ending in it too.
+        while self.clock() < deadline:  # noqa: ASYNC110 - no event marks a moment in time
+            await asyncio.sleep(0)

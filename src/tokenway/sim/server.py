@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from tokenway.sim import exposition, tokenizer
 from tokenway.sim.engine import EngineCore
@@ -39,7 +39,6 @@ class ReplicaConfig:
     max_loras: int = 1
     profile: str = DEFAULT_PROFILE
     faults: FaultConfig = field(default_factory=FaultConfig)
-    engine_index: int = 0
 
 
 def _error(exc: ApiError) -> web.Response:
@@ -191,17 +190,42 @@ class SimServer:
         chunks = ChunkWriter(gen, req.request_id, int(time.time()))
         if first := chunks.first():
             await response.write(first)
-        sent = 0
         engine = self.engine
-        while True:
+        sent = 0
+
+        async def flush() -> None:
+            nonlocal sent
             produced = engine.num_output(req)
             if produced > sent:
                 tokens = tokenizer.filler(req.seed, sent, produced - sent)
                 sent = produced
                 await response.write(chunks.content(tokens))
-            if req.finish_reason is not None:
-                break
+
+        # The first frame goes through aiohttp (it also sends the buffered headers); later
+        # frames are written by the stepping loop itself, without waking this handler.
+        while sent == 0 and req.finish_reason is None:
             await sink.wait()
+            await flush()
+        transport = request.transport
+        chunked = request.version >= HttpVersion11
+
+        def push() -> bool:
+            nonlocal sent
+            if req.finish_reason is not None or transport is None or transport.is_closing():
+                return False
+            produced = engine.num_output(req)
+            if produced > sent:
+                frame = chunks.content(tokenizer.filler(req.seed, sent, produced - sent))
+                sent = produced
+                transport.write(b"%x\r\n%b\r\n" % (len(frame), frame) if chunked else frame)
+            return True
+
+        sink.push = push
+        while req.finish_reason is None:
+            if transport is None or transport.is_closing():
+                return response
+            await sink.wait()
+        await flush()
         tail = chunks.finish(req.finish_reason)
         if gen.include_usage:
             tail += chunks.usage(self._usage(req))
@@ -278,9 +302,7 @@ class SimServer:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         await self._gate(request, counts=False)
-        text = exposition.render(
-            self.engine, self.config.model, time.time(), self.config.engine_index
-        )
+        text = exposition.render(self.engine, self.config.model, time.time())
         return web.Response(text=text, headers={"Content-Type": exposition.CONTENT_TYPE})
 
     async def _version(self, request: web.Request) -> web.Response:

@@ -123,10 +123,6 @@ class Histogram:
         counts[-1] += (n - below) * weight
         self.sum += weight * (n * first + step * n * (n - 1) / 2)
 
-    @property
-    def count(self) -> int:
-        return sum(self.counts)
-
 
 @dataclass(slots=True)
 class EngineStats:

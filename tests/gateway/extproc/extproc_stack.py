@@ -28,7 +28,15 @@ def platform(
     return PlatformConfig.model_validate(
         {
             "gateway": {"metricsInterval": "50ms", "accessLog": False},
-            "pools": [{"name": "pool", "endpoints": [b.url for b in backends]}],
+            "pools": [
+                {
+                    "name": "pool",
+                    "endpoints": [b.url for b in backends],
+                    # A busy test machine can delay scrapes past the 200 ms default, which
+                    # would make admission queue requests for a pool it thinks saturated.
+                    "saturation": {"staleAfter": "2s"},
+                }
+            ],
             "models": models or [{"name": "m", "pool": "pool"}],
             **sections,
         }

@@ -99,8 +99,11 @@ async def test_epp_serves_health_and_metrics_until_sigterm(tmp_path: Path) -> No
     )
     try:
         assert process.stderr is not None
-        banner = await asyncio.wait_for(process.stderr.readline(), 30)
-        assert f":{ports['grpc']}" in banner.decode()
+        banner = ""
+        async with asyncio.timeout(30):
+            while "tokenway picker:" not in banner:
+                banner = (await process.stderr.readline()).decode()
+        assert f":{ports['grpc']}" in banner
         serving = health_pb2.HealthCheckResponse.SERVING
         for port in (ports["grpc"], ports["health"]):
             for service in ("liveness", "readiness", EXT_PROC_SERVICE):

@@ -11,6 +11,8 @@ from extproc_stack import chat, platform, post, running_backends, running_stack
 from tests.conftest import free_port
 
 from tokenway.config.platform import PlatformConfig
+from tokenway.gateway.extproc.dataplane import start_envoy_dataplane
+from tokenway.gateway.gateway import Gateway
 from tokenway.sim.fleet import start_fleet
 from tokenway.sim.profiles import DEFAULT_MODEL
 
@@ -81,8 +83,9 @@ async def test_payloads_through_envoy(picker: dict[str, str]) -> None:
     assert tokens[("gen_ai_client_token_usage_sum", "output")] == 10
 
 
-async def test_simulated_fleet_behind_envoy() -> None:
+async def test_simulated_fleet_behind_the_envoy_dataplane() -> None:
     fleet = await start_fleet(2)
+    gateway = None
     try:
         config = PlatformConfig.model_validate(
             {
@@ -91,8 +94,11 @@ async def test_simulated_fleet_behind_envoy() -> None:
                 "models": [{"name": DEFAULT_MODEL, "pool": "sim"}],
             }
         )
-        async with running_stack(config) as stack:
-            client = openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key="unused")
+        gateway = Gateway(config)
+        await gateway.start()
+        dataplane = await start_envoy_dataplane(config, gateway, free_port())
+        try:
+            client = openai.AsyncOpenAI(base_url=f"{dataplane.url}/v1", api_key="unused")
             try:
                 stream = await client.chat.completions.create(
                     model=DEFAULT_MODEL,
@@ -104,7 +110,11 @@ async def test_simulated_fleet_behind_envoy() -> None:
                 chunks = [chunk async for chunk in stream]
             finally:
                 await client.close()
+        finally:
+            await dataplane.stop()
     finally:
+        if gateway is not None:
+            await gateway.stop()
         await fleet.stop()
     assert any(c.choices and c.choices[0].delta.content for c in chunks)
     assert chunks[-1].usage is not None

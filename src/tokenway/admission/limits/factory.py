@@ -6,8 +6,6 @@ import logging
 import time
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry
-
 from tokenway.admission.limits.limiter import Limiter
 from tokenway.admission.limits.memory_store import MemoryStore
 from tokenway.admission.limits.metrics import UsageMetrics
@@ -22,11 +20,15 @@ log = logging.getLogger(__name__)
 def build_limiter(
     config: PlatformConfig,
     clock: Callable[[], float] = time.time,
-    registry: CollectorRegistry | None = None,
+    metrics: UsageMetrics | None = None,
     store: LimitStore | None = None,
 ) -> Limiter:
     """`clock` is wall-clock epoch seconds (windows are shared across replicas). With no teams
-    nothing is limited, but usage is still counted in the metrics. Call `close()` at shutdown."""
+    nothing is limited, but usage is still counted in the metrics.
+
+    `metrics` is created once per registry (`UsageMetrics(registry)`) and passed to every
+    rebuild on reload; so can `store` (`limiter.store`) while `limitsStore` is unchanged, so
+    that requests in flight settle into the same store. `close()` closes the store."""
     teams = {}
     for team in config.teams:
         rules = [compile_limit(spec) for spec in team.limits]
@@ -46,7 +48,7 @@ def build_limiter(
             if settings.redis is None
             else RedisStore(settings.redis, settings.timeout)
         )
-    return Limiter(teams, store, settings, config.prices, UsageMetrics(registry), clock)
+    return Limiter(teams, store, settings, config.prices, metrics or UsageMetrics(None), clock)
 
 
 def _warn_unpriced(config: PlatformConfig, team: str) -> None:

@@ -8,9 +8,10 @@ the counters converge to exact usage.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
-import uuid
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 
 from tokenway.admission.limits.headers import rate_limit_headers
@@ -26,6 +27,8 @@ from tokenway.gateway.context import RequestContext, Usage
 from tokenway.gateway.errors import GatewayError
 
 log = logging.getLogger(__name__)
+
+STORE_RETRY_S = 1.0
 
 
 class Limiter:
@@ -45,13 +48,14 @@ class Limiter:
         self._metrics = metrics
         self._clock = clock
         self._store_down = False
+        self._retry_at = float("-inf")
+        # Concurrency slots are keyed by holder: unique across replicas and restarts.
+        self._holder_prefix = secrets.token_hex(4)
+        self._holder_seq = itertools.count()
 
     @property
     def store(self) -> LimitStore:
         return self._store
-
-    def team_limits(self, team: str) -> TeamLimits | None:
-        return self._teams.get(team)
 
     async def reserve(self, ctx: RequestContext) -> LimitReservation:
         principal = ctx.principal or ANONYMOUS
@@ -61,17 +65,20 @@ class Limiter:
         plan = plan_request(
             limits.rules, principal, model, self.estimate(ctx), now, self._settings.key_prefix
         )
-        holder = f"{ctx.request_id}:{uuid.uuid4().hex[:8]}"
+        holder = f"{ctx.request_id}:{self._holder_prefix}{next(self._holder_seq)}"
         reservation = LimitReservation(self, plan, principal.team, model, holder, limits.currency)
         if not plan.counters and not plan.slots:
             return reservation
         counters = [CounterOp(c.key, c.rule.limit, c.charge, c.expire_at) for c in plan.counters]
         lease = now + self._settings.lease
         slots = [SlotOp(s.key, s.rule.limit, lease) for s in plan.slots]
+        if now < self._retry_at:
+            return self._unavailable(reservation)
         try:
             verdict = await self._store.reserve(counters, slots, holder, now)
         except StoreUnavailable as exc:
-            return self._unavailable(reservation, exc, ctx)
+            self._store_failed(exc)
+            return self._unavailable(reservation)
         self._store_recovered()
         if not verdict.admitted:
             assert verdict.blocked is not None
@@ -90,11 +97,20 @@ class Limiter:
 
     async def usage(self, team: str, models: Sequence[str]) -> dict[str, object]:
         """Current usage against every limit of `team` (per-model counters for `models`,
-        per-key counters for the team's configured keys), for the admin endpoint."""
-        limits = self._teams.get(team, TeamLimits(()))
-        return await team_usage(
-            self._store, team, limits, models, self._clock(), self._settings.key_prefix
-        )
+        per-key counters for the team's configured keys), for the admin endpoint.
+        Raises GatewayError 404 for a team that is not configured, 503 when the store is down."""
+        limits = self._teams.get(team)
+        if limits is None:
+            raise GatewayError(404, f"no team {team!r} in the platform file", "unknown_team")
+        try:
+            return await team_usage(
+                self._store, team, limits, models, self._clock(), self._settings.key_prefix
+            )
+        except StoreUnavailable as exc:
+            self._store_failed(exc)
+            raise GatewayError(
+                503, "the limits store is unavailable", "limits_unavailable"
+            ) from None
 
     async def close(self) -> None:
         await self._store.close()
@@ -108,6 +124,11 @@ class Limiter:
         self._metrics.charged(
             reservation.team, reservation.model, actual, cost, reservation.currency
         )
+        if not deltas and not slot_keys:
+            return
+        if self._clock() < self._retry_at:
+            self._metrics.store_unavailable("settle", "usage-lost")
+            return
         try:
             await self._store.settle(deltas, slot_keys, reservation.holder)
         except StoreUnavailable as exc:
@@ -116,10 +137,7 @@ class Limiter:
             return
         self._store_recovered()
 
-    def _unavailable(
-        self, reservation: LimitReservation, exc: StoreUnavailable, ctx: RequestContext
-    ) -> LimitReservation:
-        self._store_failed(exc)
+    def _unavailable(self, reservation: LimitReservation) -> LimitReservation:
         if self._settings.on_unavailable == "fail-open":
             self._metrics.store_unavailable("reserve", "fail-open")
             return reservation
@@ -133,6 +151,9 @@ class Limiter:
         )
 
     def _store_failed(self, exc: StoreUnavailable) -> None:
+        # Until the retry time, requests do not wait on a store that just failed (a blackholed
+        # Redis would otherwise cost every request the full timeout).
+        self._retry_at = self._clock() + STORE_RETRY_S
         if not self._store_down:
             self._store_down = True
             log.warning(

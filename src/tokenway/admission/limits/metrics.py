@@ -8,7 +8,7 @@ from tokenway.gateway.context import Usage
 
 
 class UsageMetrics:
-    __slots__ = ("_cost", "_rejections", "_store", "_tokens")
+    __slots__ = ("_cost", "_rejections", "_store", "_token_children", "_tokens")
 
     def __init__(self, registry: CollectorRegistry | None) -> None:
         self._tokens = Counter(
@@ -17,6 +17,7 @@ class UsageMetrics:
             ["team", "model", "type"],
             registry=registry,
         )
+        self._token_children: dict[tuple[str, str], tuple[Counter, ...]] = {}
         self._cost = Counter(
             "tokenway_team_cost",
             "Spend charged to a team, by model and currency, from the price table.",
@@ -37,10 +38,18 @@ class UsageMetrics:
         )
 
     def charged(self, team: str, model: str, usage: Usage, cost: float, currency: str) -> None:
-        self._tokens.labels(team, model, "input").inc(usage.prompt_tokens)
-        self._tokens.labels(team, model, "output").inc(usage.completion_tokens)
+        children = self._token_children.get((team, model))
+        if children is None:
+            # labels() costs more than the increments; settle runs on every request.
+            children = tuple(
+                self._tokens.labels(team, model, kind)
+                for kind in ("input", "output", "cached_input")
+            )
+            self._token_children[(team, model)] = children
+        children[0].inc(usage.prompt_tokens)
+        children[1].inc(usage.completion_tokens)
         if usage.cached_tokens:
-            self._tokens.labels(team, model, "cached_input").inc(usage.cached_tokens)
+            children[2].inc(usage.cached_tokens)
         if cost:
             self._cost.labels(team, model, currency).inc(cost)
 

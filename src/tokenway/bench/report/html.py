@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from tokenway.bench.headline import Metric, ratio_table, value
+from tokenway.bench.headline import Metric, format_value, ratio_table, value
 from tokenway.bench.report.lifecycle import TargetReports
 
 _STYLE = """
@@ -33,14 +33,6 @@ _STAGE_COLUMNS = (
 )
 
 
-def _format(number: float | None, unit: str) -> str:
-    if number is None:
-        return "-"
-    if unit == "s":
-        return f"{number * 1000:.1f} ms"
-    return f"{number:,.1f}" if abs(number) < 1e5 else f"{number:,.0f}"
-
-
 def _ratio_cell(ratio: float | None, metric: Metric) -> str:
     if ratio is None:
         return "<td>-</td>"
@@ -60,7 +52,7 @@ def _headline_table(reports: Sequence[TargetReports]) -> str:
         head += "".join(f"<th>{escape(n)} / {escape(names[0])}</th>" for n in names[1:])
     rows = []
     for row in ratio_table(summaries):
-        cells = "".join(f"<td>{_format(v, row.metric.unit)}</td>" for v in row.values)
+        cells = "".join(f"<td>{format_value(v, row.metric.unit)}</td>" for v in row.values)
         cells += "".join(_ratio_cell(r, row.metric) for r in row.ratios[1:])
         rows.append(f'<tr><td class="name">{escape(row.metric.label)}</td>{cells}</tr>')
     return f"<table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>"
@@ -76,7 +68,9 @@ def _stage_table(report: TargetReports) -> str:
             shown = (
                 "-"
                 if number is None
-                else (f"{number * 1000:.1f}" if label.endswith("ms") else f"{number:,.1f}")
+                else f"{number * 1000:.1f}"
+                if label.endswith("ms")
+                else format_value(number, "")
             )
             cells.append(f"<td>{shown}</td>")
         rows.append(f'<tr><td class="name">{index}</td>{"".join(cells)}</tr>')

@@ -22,7 +22,7 @@ from tokenway.bench.runner import TargetRun
 def _png(figure: Figure) -> bytes:
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=100)
     return buffer.getvalue()
 
 

@@ -89,6 +89,10 @@ def _ext_proc_filter(config: PlatformConfig) -> dict[str, Any]:
                 "timeout": _seconds(picker.message_timeout),
             },
             "failure_mode_allow": picker.failure_mode == "FailOpen",
+            # BUFFERED: hand the body over with the headers instead of after their answer,
+            # saving a round trip through the picker per request; Envoy still holds the body,
+            # so failing open stays possible.
+            "send_body_without_waiting_for_header_response": body_mode == "BUFFERED",
             "message_timeout": _seconds(picker.message_timeout),
             "processing_mode": {
                 "request_header_mode": "SEND",
@@ -119,6 +123,18 @@ def _listener(config: PlatformConfig, host: str, port: int) -> dict[str, Any]:
                 "retry_on": "connect-failure,refused-stream,reset,retriable-status-codes",
                 "retriable_status_codes": [502, 503, 504],
                 "num_retries": gateway.retries.before_first_byte,
+                # Past the picker's list (or without one) round robin must not pick a host
+                # that already failed this request.
+                "retry_host_predicate": [
+                    {
+                        "name": "envoy.retry_host_predicates.previous_hosts",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.retry.host."
+                            "previous_hosts.v3.PreviousHostsPredicate"
+                        },
+                    }
+                ],
+                "host_selection_retry_max_attempts": 5,
                 "per_try_timeout": _seconds(gateway.timeouts.first_byte),
             },
         },

@@ -41,10 +41,24 @@ class PrefillCostScorer:
 
     def __init__(self, params: PrefillCostParams) -> None:
         self._rate = params.prefill_tokens_per_second
-        self.prefix = PrefixCacheScorer(params)
+        fields = set(PrefixCacheParams.model_fields)
+        self.prefix = PrefixCacheScorer(
+            PrefixCacheParams.model_validate(params.model_dump(include=fields))
+        )
+        self._owns_prefix = True
         self._backlog: dict[str, tuple[float, float]] = {}
         """url -> (tokens, as of time)."""
         self._uncached: dict[str, float] = {}
+
+    def share_prefix(self, prefix: PrefixCacheScorer) -> bool:
+        """Use the profile's prefix-cache scorer instead of a private index when their
+        parameters agree: the two indexes would be identical, and hashing twice doubles the
+        cost of a decision. That scorer then learns on its own (the framework calls it)."""
+        if prefix.params != self.prefix.params:
+            return False
+        self.prefix = prefix
+        self._owns_prefix = False
+        return True
 
     def backlog(self, url: str, now: float) -> float:
         tokens, since = self._backlog.get(url, (0.0, now))
@@ -65,10 +79,12 @@ class PrefillCostScorer:
     def picked(self, request: SchedulingRequest, endpoint: EndpointSnapshot, now: float) -> None:
         added = self._uncached.get(endpoint.url, float(request.prompt_tokens))
         self._backlog[endpoint.url] = (self.backlog(endpoint.url, now) + added, now)
-        self.prefix.picked(request, endpoint, now)
+        if self._owns_prefix:
+            self.prefix.picked(request, endpoint, now)
 
     def observe(self, outcome: Outcome) -> None:
-        self.prefix.observe(outcome)
+        if self._owns_prefix:
+            self.prefix.observe(outcome)
 
 
 def build(params: Mapping[str, Any] | None) -> PrefillCostScorer:

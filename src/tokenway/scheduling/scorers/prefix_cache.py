@@ -8,7 +8,8 @@ The reference index never sees real evictions: it keeps routing to a replica for
 server dropped long ago. With `learn: true` the index learns each endpoint's real capacity:
 it starts from the server's reported KV size (num_blocks x block_size) when known, and the
 `cached_tokens` the server reports for each finished request correct it (AIMD: a predicted
-hit that missed shrinks that endpoint's index by `shrink`; a confirmed hit grows it again).
+hit that missed while the index was nearly full shrinks that endpoint's index by `shrink`; a
+confirmed hit grows it again).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class PrefixCacheScorer:
     type_name = TYPE
 
     def __init__(self, params: PrefixCacheParams) -> None:
+        self.params = params
         self._params = params
         self._block_chars = params.block_size_tokens * _CHARS_PER_TOKEN
         self.index = PrefixIndex(params.lru_capacity_per_server)
@@ -109,9 +111,12 @@ class PrefixCacheScorer:
         # block or two short of the prediction is rounding, not an eviction.
         tolerance = 1 + prediction.blocks // 16
         url = prediction.url
+        held = min(self.index.size(url), self.index.capacity(url))
         if actual + tolerance < prediction.matched:
-            held = min(self.index.size(url), self.index.capacity(url))
-            self.index.set_capacity(url, int(held * self._params.shrink))
+            # Only a full index can have outgrown the server's cache; a miss while it is
+            # mostly empty is a race (the prefix was still being computed), not an eviction.
+            if held >= self._params.shrink * self.index.capacity(url):
+                self.index.set_capacity(url, int(held * self._params.shrink))
         elif prediction.matched > 0:
             ceiling = self._ceiling.get(url, self._params.lru_capacity_per_server)
             grown = self.index.capacity(url) + prediction.blocks
