@@ -36,6 +36,7 @@ from tokenway.gateway.context import InboundRequest, RequestContext
 from tokenway.gateway.parse import parse_request
 from tokenway.processing.chain import Chain
 from tokenway.processing.factory import build_chain
+from tokenway.processing.metrics import ProcessorMetrics
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -99,7 +100,7 @@ def chain(names: list[str]) -> Chain:
     # A generous timeout: the benchmark measures cost, it does not test the failure mode.
     specs = [{**PROCESSORS[n], "timeout": "1s"} for n in names]
     config = parse_platform(yaml.safe_dump({"processors": specs}))
-    return build_chain(config, CollectorRegistry())
+    return build_chain(config, ProcessorMetrics(CollectorRegistry()))
 
 
 def measure(call: Callable[[], None], iterations: int) -> dict[str, dict[str, float] | None]:
@@ -138,7 +139,7 @@ def stream_redaction(answer: str) -> dict[str, Any]:
     config = parse_platform(
         yaml.safe_dump({"processors": [{"name": "out", "type": "pii", "phase": "response"}]})
     )
-    target = build_chain(config, CollectorRegistry())
+    target = build_chain(config, ProcessorMetrics(CollectorRegistry()))
     deltas = [answer[i : i + CHARS_PER_TOKEN] for i in range(0, len(answer), CHARS_PER_TOKEN)]
     ctx = context(
         json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode()

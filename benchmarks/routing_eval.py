@@ -4,6 +4,7 @@ Four workloads on 8 simulated replicas of the Llama-3.1-8B / H100 profile, each 
 four built-in profiles (round robin, least in flight, the reference weights, tokenway):
 
 - shared-prefix: 150 tenants, each with a 6k-token shared context, 128-token questions;
+- shared-prefix-pressure: the same with 700 tenants, more than the fleet's KV cache holds;
 - multi-lora: 15 adapters in 60/30/10 traffic tiers, max_loras 3 per replica;
 - sharegpt-like: mixed prompt and answer lengths (normal, clipped to 4..1024 tokens);
 - bursty: ShareGPT-like traffic with a burst to about 3x capacity, priorities -1/0/1 and two
@@ -57,17 +58,7 @@ PROFILES = ("round-robin", "least-in-flight", "default", "tokenway")
 ABLATIONS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "default+prefill-cost": (
         {"profile": "default", "scorers": {"prefill-cost": 3}},
-        ("shared-prefix", "sharegpt-like", "bursty"),
-    ),
-    "tokenway-no-learning": (
-        {
-            "profile": "tokenway",
-            "params": {
-                "prefix-cache": {"blockSizeTokens": 64, "maxPrefixBlocks": 128},
-                "prefill-cost": {"blockSizeTokens": 64, "maxPrefixBlocks": 128},
-            },
-        },
-        ("shared-prefix",),
+        ("shared-prefix", "shared-prefix-pressure", "sharegpt-like", "bursty"),
     ),
 }
 BEST = "tokenway"
@@ -107,6 +98,20 @@ def shared_prefix(scale: float, seed: int) -> Workload:
     stage = RateStage(rate=45, count=max(300, int(4000 * scale)))
     requests = rate_workload(data.stream(seed), stage, seed)
     return Workload("shared-prefix", requests, VirtualConfig(REPLICAS, SIM_PROFILE))
+
+
+def shared_prefix_pressure(scale: float, seed: int) -> Workload:
+    """700 tenants: their 4.2M prefix tokens exceed the fleet's KV cache (8 x ~410k tokens)."""
+    data = SharedPrefix(
+        num_groups=700,
+        prompts_per_group=20,
+        system_prompt_len=6000,
+        question_len=fixed(128),
+        output_len=fixed(128),
+    )
+    stage = RateStage(rate=45, count=max(300, int(4000 * scale)))
+    requests = rate_workload(data.stream(seed), stage, seed)
+    return Workload("shared-prefix-pressure", requests, VirtualConfig(REPLICAS, SIM_PROFILE))
 
 
 def multi_lora(scale: float, seed: int) -> Workload:
@@ -149,6 +154,7 @@ def bursty(scale: float, seed: int) -> Workload:
 
 WORKLOADS: dict[str, Callable[[float, int], Workload]] = {
     "shared-prefix": shared_prefix,
+    "shared-prefix-pressure": shared_prefix_pressure,
     "multi-lora": multi_lora,
     "sharegpt-like": sharegpt_like,
     "bursty": bursty,

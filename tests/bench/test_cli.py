@@ -88,6 +88,9 @@ def test_bad_yaml_names_file_line_and_field(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert f"{path}:5: load.stages[0]" in result.output
     assert "exactly one of rate or concurrency" in result.output
+    path.write_text("targets:\n  - url: localhost:8000\n")
+    with pytest.raises(ConfigError, match=r":2: targets\[0\]\.url: String should match"):
+        load_bench_config(path, {})
     path.write_text("targets: [{url: x, colour: red}]\n")
     with pytest.raises(ConfigError, match=r":1: targets\[0\]\.colour"):
         load_bench_config(path, {})
@@ -109,7 +112,7 @@ def test_flags_override_the_yaml_file(tmp_path: Path) -> None:
     assert plan.stages == (ConcurrencyStage(8, count=100),) and plan.warmup == 5.0
     assert config.plan().warmup_stage() == ConcurrencyStage(8, duration=5.0)
     assert isinstance(
-        load_bench_config(None, {"targets": [{"url": "x"}]}).plan().stages[0], RateStage
+        load_bench_config(None, {"targets": [{"url": "http://x"}]}).plan().stages[0], RateStage
     )
 
 

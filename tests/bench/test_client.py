@@ -63,7 +63,7 @@ async def test_timeouts_and_refused_connections_are_records_not_exceptions() -> 
     try:
         async with client(fleet.urls[0], timeout=0.2, model="m") as bench:
             record = await bench.send(CHAT, 0, bench.now())
-        assert record.error == "timeout" and 0.2 <= record.latency < 2.0
+        assert record.error == "timeout" and record.latency >= 0.2
     finally:
         await fleet.stop()
     async with client(f"http://127.0.0.1:{free_port()}", model="m") as bench:

@@ -14,6 +14,7 @@ from tokenway.gateway.context import InboundRequest, RequestContext
 from tokenway.gateway.parse import parse_request
 from tokenway.processing.chain import Chain
 from tokenway.processing.factory import build_chain
+from tokenway.processing.metrics import ProcessorMetrics
 
 
 def request(
@@ -47,5 +48,5 @@ def chain_of(
     config = parse_platform(yaml_text, "platform.yaml")
     registry = registry or CollectorRegistry()
     if clock is None:
-        return build_chain(config, registry)
-    return build_chain(config, registry, clock)
+        return build_chain(config, ProcessorMetrics(registry))
+    return build_chain(config, ProcessorMetrics(registry), clock)

@@ -229,3 +229,37 @@ async def test_response_timeout_closed_raises() -> None:
     assert stream is not None
     with pytest.raises(GatewayError, match="timeout"):
         stream.feed("hello")
+
+
+async def test_messages_without_text_and_multimodal_parts_are_handled() -> None:
+    chain = chain_of(
+        """
+processors:
+  - name: pick
+    type: semantic-router
+    routes: [{model: a, examples: [hi there]}, {model: b, default: true}]
+  - {name: guard, type: injection}
+  - {name: pii, type: pii}
+"""
+    )
+    body = {
+        "model": "m",
+        "messages": [
+            {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function"}]},
+            {"role": "tool", "content": "result for x@y.io", "tool_call_id": "1"},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                    {"type": "text", "text": "who is x@y.io?"},
+                ],
+            },
+        ],
+    }
+    ctx = request(body)
+    await chain.run("pre-routing", ctx)
+    await chain.run("request", ctx)
+    assert ctx.body["messages"][1]["content"] == "result for [email]"
+    assert ctx.body["messages"][2]["content"][1]["text"] == "who is [email]?"
+    assert ctx.body["messages"][2]["content"][0] == body["messages"][2]["content"][0]
+    assert ctx.annotations["processor.pii"] == "mutate email=2"

@@ -80,7 +80,7 @@ pools:
   - name: r
     scheduler:
       profile: round-robin
-      params: {prefix-cache: {learn: true}}
+      params: {prefix-cache: {blockSizeTokens: 32}}
 """
 
 

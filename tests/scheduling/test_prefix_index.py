@@ -62,63 +62,12 @@ def test_scorer_learns_the_chosen_endpoint() -> None:
     assert scorer.score(first, eps, 0.0) == [0.0, 1.0]
 
 
-def _learning_scorer(capacity: int = 1000) -> PrefixCacheScorer:
-    return PrefixCacheScorer(PrefixCacheParams(learn=True, lru_capacity_per_server=capacity))
-
-
-def test_learning_shrinks_an_endpoint_whose_server_evicted() -> None:
-    scorer = _learning_scorer(capacity=50)
-    ep = endpoint(1)
-    prompt = "p" * 64 * 40
-    scorer.picked(request(prompt, request_id="warm"), ep, 0.0)
-    again = request(prompt, request_id="again")
-    assert scorer.score(again, [ep], 0.0) == [1.0]
-    scorer.picked(again, ep, 1.0)
-    # The server reports no cached tokens although the index predicted a full hit.
-    scorer.observe(Outcome(again, ep.url, ok=True, prompt_tokens=640, cached_tokens=0))
-    assert scorer.index.capacity(ep.url) == int(40 * 0.7)
-    assert scorer.index.size(ep.url) == 28
-
-
-def test_a_miss_on_a_mostly_empty_index_is_a_race_not_an_eviction() -> None:
-    scorer = _learning_scorer(capacity=1000)
-    ep = endpoint(1)
-    prompt = "p" * 64 * 40
-    scorer.picked(request(prompt, request_id="warm"), ep, 0.0)
-    again = request(prompt, request_id="again")
-    scorer.score(again, [ep], 0.0)
-    scorer.picked(again, ep, 0.1)
-    scorer.observe(Outcome(again, ep.url, ok=True, prompt_tokens=640, cached_tokens=0))
-    assert scorer.index.capacity(ep.url) == 1000
-    assert scorer.index.size(ep.url) == 40
-
-
-def test_learning_keeps_capacity_when_hits_are_confirmed() -> None:
-    scorer = _learning_scorer()
-    ep = endpoint(1)
-    prompt = "p" * 64 * 40
-    scorer.picked(request(prompt, request_id="warm"), ep, 0.0)
-    again = request(prompt, request_id="again")
-    scorer.score(again, [ep], 0.0)
-    scorer.picked(again, ep, 1.0)
-    scorer.observe(Outcome(again, ep.url, ok=True, prompt_tokens=640, cached_tokens=624))
-    assert scorer.index.capacity(ep.url) == 1000
-    assert scorer.index.size(ep.url) == 40
-
-
-def test_learning_takes_capacity_from_server_metrics() -> None:
-    scorer = _learning_scorer()
-    ep = endpoint(1, num_blocks=10, block_size=16)  # 160 tokens = 640 chars = 10 index blocks
-    scorer.picked(request("p" * 64 * 40, request_id="x"), ep, 0.0)
-    assert scorer.index.capacity(ep.url) == 10
-    assert scorer.index.size(ep.url) == 10
-
-
-def test_reference_mode_ignores_outcomes() -> None:
+def test_index_trusts_routing_history_over_outcomes() -> None:
     scorer = PrefixCacheScorer(PrefixCacheParams(lru_capacity_per_server=1000))
     ep = endpoint(1)
     req = request("p" * 64 * 40, request_id="x")
     scorer.score(req, [ep], 0.0)
     scorer.picked(req, ep, 0.0)
     scorer.observe(Outcome(req, ep.url, ok=True, prompt_tokens=640, cached_tokens=0))
+    assert scorer.score(request("p" * 64 * 40, request_id="y"), [ep], 0.0) == [1.0]
     assert scorer.index.capacity(ep.url) == 1000

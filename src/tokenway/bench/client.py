@@ -37,7 +37,7 @@ class ClientOptions:
     timeout: float = 300.0
     """Seconds a request may take from send to last byte before it counts as a timeout."""
     max_connections: int = 4096
-    tenant_header: str = "x-tokenway-tenant"
+    tenant_header: str = "x-gateway-inference-fairness-id"
     ignore_eos: bool = True
     """Ask vLLM-style servers for exactly max_tokens, so output lengths follow the workload."""
     model: str = ""
@@ -111,7 +111,9 @@ class BenchClient:
     async def _served_model(self) -> str:
         """The first model the target lists, so `--model` can be left out for one-model servers."""
         try:
-            async with self._session.get(f"{self.target.base}/v1/models") as response:
+            url = f"{self.target.base}/v1/models"
+            timeout = aiohttp.ClientTimeout(total=min(10.0, self.options.timeout))
+            async with self._session.get(url, timeout=timeout) as response:
                 listing = await response.json() if response.status == 200 else {}
         except (aiohttp.ClientError, TimeoutError, ValueError):
             return ""

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from tokenway.bench.client import ClientOptions, Target
 from tokenway.bench.datasets import (
@@ -30,14 +30,15 @@ from tokenway.bench.stats import Slo
 from tokenway.bench.sweep import Sweep
 from tokenway.config.base import Section
 from tokenway.config.errors import ConfigError, ConfigIssue
-from tokenway.config.loader import Loc, _field_name, _line_map, _nearest_line
+from tokenway.config.loader import validate_located
 from tokenway.config.units import Duration
 
 Positive = Annotated[float, Field(gt=0)]
 
 
 class TargetConfig(Section):
-    url: str
+    url: Annotated[str, Field(pattern=r"^https?://[^/\s]+")]
+    """An http(s) base URL; a trailing /v1 is accepted."""
     name: str = ""
     api_key: str = ""
     headers: dict[str, str] = {}
@@ -152,7 +153,7 @@ class BenchConfig(Section):
     stream: bool = True
     timeout: Duration = 300.0
     max_connections: Annotated[int, Field(ge=1)] = 4096
-    tenant_header: str = "x-tokenway-tenant"
+    tenant_header: str = "x-gateway-inference-fairness-id"
     ignore_eos: bool = True
     seed: int = 0
     load: LoadConfig = LoadConfig(stages=[StageConfig(rate=1.0, duration=60.0)])
@@ -237,18 +238,7 @@ class BenchConfig(Section):
 
 def parse_bench_config(data: dict[str, Any], source: str, node: yaml.Node | None) -> BenchConfig:
     """Validate a bench config mapping; ConfigError issues name the source, line and field."""
-    lines: dict[Loc, int] = {}
-    if node is not None:
-        _line_map(node, (), lines)
-    try:
-        return BenchConfig.model_validate(data)
-    except ValidationError as exc:
-        issues = []
-        for error in exc.errors():
-            loc = tuple(p for p in error["loc"] if not str(p).startswith("function-"))
-            line = _nearest_line(loc, lines) if node is not None else None
-            issues.append(ConfigIssue(source, line, _field_name(loc), error["msg"]))
-        raise ConfigError(issues) from None
+    return validate_located(BenchConfig, data, node, source)
 
 
 def load_bench_config(path: Path | None, overrides: dict[str, Any]) -> BenchConfig:

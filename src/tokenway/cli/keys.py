@@ -32,6 +32,7 @@ def create(
         f"teams:\n  - name: {team}\n    identities:\n      apiKeys:\n        - {entry}",
         highlight=False,
         markup=False,
+        soft_wrap=True,
     )
 
 

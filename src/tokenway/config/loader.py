@@ -3,38 +3,39 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from tokenway.config.errors import ConfigError, ConfigIssue
 from tokenway.config.platform import PlatformConfig
 
 Loc = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
 
 
-def _line_map(node: yaml.Node, path: Loc, lines: dict[Loc, int]) -> None:
+def line_map(node: yaml.Node, path: Loc, lines: dict[Loc, int]) -> None:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             child = (*path, str(key.value))
             lines[child] = key.start_mark.line + 1
-            _line_map(value, child, lines)
+            line_map(value, child, lines)
             lines[child] = key.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _line_map(item, (*path, index), lines)
+            line_map(item, (*path, index), lines)
 
 
-def _nearest_line(loc: Loc, lines: dict[Loc, int]) -> int | None:
+def nearest_line(loc: Loc, lines: dict[Loc, int]) -> int | None:
     for end in range(len(loc), -1, -1):
         if loc[:end] in lines:
             return lines[loc[:end]]
     return None
 
 
-def _field_name(loc: Loc) -> str:
+def field_name(loc: Loc) -> str:
     text = ""
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
@@ -54,17 +55,23 @@ def parse_platform(text: str, source: str = "<string>") -> PlatformConfig:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError([ConfigIssue(source, 1, "", "the platform file must be a mapping")])
+    return validate_located(PlatformConfig, data, node, source)
+
+
+def validate_located(model: type[M], data: object, node: yaml.Node | None, source: str) -> M:
+    """Validate `data` (parsed from the YAML `node`) as `model`; ConfigError issues carry the
+    source, the line of the offending key and the dotted field path."""
     lines: dict[Loc, int] = {}
     if node is not None:
-        _line_map(node, (), lines)
+        line_map(node, (), lines)
     try:
-        return PlatformConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         issues = []
         for error in exc.errors():
             loc = tuple(p for p in error["loc"] if not str(p).startswith("function-"))
             issues.append(
-                ConfigIssue(source, _nearest_line(loc, lines), _field_name(loc), error["msg"])
+                ConfigIssue(source, nearest_line(loc, lines), field_name(loc), error["msg"])
             )
         raise ConfigError(issues) from None
 

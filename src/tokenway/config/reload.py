@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from tokenway.config.errors import ConfigError
@@ -31,7 +31,7 @@ class ConfigWatcher:
     def __init__(
         self,
         path: Path,
-        apply: Callable[[PlatformConfig], None],
+        apply: Callable[[PlatformConfig], Awaitable[None]],
         rejected: Callable[[ConfigError], None],
         interval: float = 1.0,
     ) -> None:
@@ -43,20 +43,19 @@ class ConfigWatcher:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
-    def check(self, force: bool = False) -> bool:
+    async def check(self, force: bool = False) -> bool:
         """Reload if the content changed (or when forced); True if a new config was applied."""
         digest = _digest(self.path)
         if digest is None or (digest == self._digest and not force):
             return False
         self._digest = digest
         try:
-            config = load_platform(self.path)
+            await self.apply(load_platform(self.path))
         except ConfigError as exc:
             for issue in exc.issues:
                 log.error("configuration rejected, keeping the running one: %s", issue)
             self.rejected(exc)
             return False
-        self.apply(config)
         return True
 
     async def _run(self) -> None:
@@ -67,7 +66,7 @@ class ConfigWatcher:
             except TimeoutError:
                 forced = False
             self._wake.clear()
-            self.check(force=forced)
+            await self.check(force=forced)
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()

@@ -15,14 +15,16 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from tokenway.auth.rego_policy import PolicyError
+from tokenway.config.errors import ConfigError, ConfigIssue
 from tokenway.config.platform import PlatformConfig
 from tokenway.datalayer.registry import EndpointRegistry
 from tokenway.datalayer.scraper import MetricsScraper
-from tokenway.gateway.errors import GatewayError
 from tokenway.gateway.factory import build_state
 from tokenway.gateway.pipeline import Pipeline
 from tokenway.gateway.proxy import Forwarder
-from tokenway.gateway.state import Stages
+from tokenway.gateway.stage_factory import StageMetrics, build_stages
+from tokenway.gateway.state import GatewayState, Stages
 from tokenway.kube.discovery import discover, watched_pools
 from tokenway.telemetry.access_log import AccessLog
 from tokenway.telemetry.metrics import GatewayMetrics
@@ -45,8 +47,10 @@ class Gateway:
         self.metrics = GatewayMetrics(CollectorRegistry())
         self.registry = EndpointRegistry(clock)
         self.metrics.watch_pools(self.registry)
-        self.stages = self._build_stages(config)
-        state = build_state(config, self.registry, self.stages, clock, self.rng)
+        self._stage_metrics = StageMetrics.on(self.metrics.registry)
+        self._retired: list[Stages] = []
+        stages = self._build_stages(config, None)
+        state = build_state(config, self.registry, stages, clock, self.rng)
         self.pipeline = Pipeline(
             state, self.metrics, AccessLog(config.gateway.access_log), clock, self.rng
         )
@@ -55,8 +59,16 @@ class Gateway:
         self._forwarder: Forwarder | None = None
         self._discovery: asyncio.Task[None] | None = None
 
-    def _build_stages(self, config: PlatformConfig) -> Stages:
-        return Stages()
+    def _build_stages(self, config: PlatformConfig, previous: GatewayState | None) -> Stages:
+        return build_stages(
+            config,
+            self._stage_metrics,
+            None if previous is None else (previous.config, previous.stages),
+        )
+
+    @property
+    def stages(self) -> Stages:
+        return self.pipeline.state.stages
 
     @property
     def config(self) -> PlatformConfig:
@@ -83,6 +95,7 @@ class Gateway:
         )
         self._scraper.start()
         self._start_discovery()
+        await self.stages.authenticator.start()
 
     def _start_discovery(self) -> None:
         """Watch the InferencePools the config names (Kubernetes); static pools need nothing."""
@@ -100,22 +113,35 @@ class Gateway:
 
     async def stop(self) -> None:
         await self._stop_discovery()
+        for stages in [*self._retired, self.stages]:
+            await stages.authenticator.close()
+            await stages.limiter.close()
+        self._retired.clear()
         if self._scraper is not None:
             await self._scraper.stop()
         if self._session is not None:
             await self._session.close()
 
-    def reload(self, config: PlatformConfig) -> None:
-        """Apply a validated configuration; requests in flight finish under the old one."""
-        if watched_pools(config) != watched_pools(self.config) and self._session is not None:
-            asyncio.get_running_loop().create_task(self._restart_discovery())
-        stages = self._build_stages(config)
-        state = build_state(
-            config, self.registry, stages, self.clock, self.rng, previous=self.pipeline.state
-        )
+    async def reload(self, config: PlatformConfig) -> None:
+        """Apply a validated configuration; requests in flight finish under the old one.
+
+        Raises ConfigError (and changes nothing) when a referenced policy file is unusable.
+        """
+        previous = self.pipeline.state
+        try:
+            stages = self._build_stages(config, previous)
+        except PolicyError as exc:
+            raise ConfigError([ConfigIssue("access.rego", None, "access.rego", str(exc))]) from None
+        await stages.authenticator.start()
+        state = build_state(config, self.registry, stages, self.clock, self.rng, previous=previous)
         self.pipeline.swap(state)
         self.pipeline.access_log.enabled = config.gateway.access_log
-        self.stages = stages
+        # Requests in flight may still settle into the old limiter: close it at shutdown.
+        await previous.stages.authenticator.close()
+        if stages.limiter.store is not previous.stages.limiter.store:
+            self._retired.append(previous.stages)
+        if watched_pools(config) != watched_pools(previous.config) and self._session is not None:
+            await self._restart_discovery()
         self.metrics.config_reloads.labels("applied").inc()
         log.info(
             "configuration applied: %d pools, %d models", len(config.pools), len(config.models)
@@ -145,5 +171,6 @@ class Gateway:
             return ()
         return tuple(value for kind, value in cert.get("subjectAltName", ()) if kind == "URI")
 
-    async def usage_report(self, team: str) -> dict[str, Any]:
-        raise GatewayError(404, "usage reporting needs teams with limits in the platform file")
+    async def usage_report(self, team: str) -> dict[str, object]:
+        """Current usage against the team's limits and budget (the admin endpoint)."""
+        return await self.stages.limiter.usage(team, [m.name for m in self.config.models])

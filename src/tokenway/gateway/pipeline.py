@@ -171,6 +171,7 @@ class Pipeline:
             decision=decision,
             scheduling_request=request,
             upstream_body=_upstream_body(ctx),
+            upstream_headers=ctx.upstream_headers,
             reservation=reservation,
             ticket=ticket,
         )

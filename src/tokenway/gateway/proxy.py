@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from functools import partial
 
 import aiohttp
 from aiohttp import web
 
 from tokenway.datalayer.endpoint import EndpointSnapshot
+from tokenway.gateway.answer_filter import AnswerFilter
 from tokenway.gateway.errors import GatewayError
 from tokenway.gateway.observe import ResponseObserver
 from tokenway.gateway.pipeline import ForwardOutcome, Pipeline, Prepared
@@ -29,6 +31,14 @@ class _Attempt(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def _answer_filter(prepared: Prepared) -> AnswerFilter | None:
+    chain = prepared.state.stages.processors
+    first = chain.response_filter(prepared.ctx) if chain is not None else None
+    if chain is None or first is None:
+        return None
+    return AnswerFilter(first, partial(chain.response_filter, prepared.ctx))
 
 
 def _stream_error_event(message: str, status: int) -> bytes:
@@ -62,7 +72,11 @@ class Forwarder:
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=settings.timeouts.connect, sock_read=settings.timeouts.idle
         )
-        headers = {"content-type": "application/json", "x-request-id": prepared.ctx.request_id}
+        headers = {
+            **prepared.upstream_headers,
+            "content-type": "application/json",
+            "x-request-id": prepared.ctx.request_id,
+        }
         last = _Attempt(503, "no endpoint was tried")
         retries = 0
         for index, endpoint in enumerate(attempts):
@@ -117,6 +131,7 @@ class Forwarder:
     ) -> web.StreamResponse:
         streaming = prepared.ctx.stream and upstream.content_type == "text/event-stream"
         observer = ResponseObserver(stream=streaming, started_at=started)
+        answer = _answer_filter(prepared) if upstream.status == 200 else None
         outcome_status, error, client_gone = upstream.status, None, False
         try:
             if not streaming:
@@ -130,6 +145,16 @@ class Forwarder:
                     )
                 observer.feed(body, self.clock())
                 observer.finish(self.clock())
+                if answer is not None:
+                    try:
+                        body = answer.body(body)
+                    except GatewayError as rejected:
+                        outcome_status, error = rejected.status, rejected.code
+                        return web.Response(
+                            status=rejected.status,
+                            body=rejected.body_bytes(),
+                            content_type="application/json",
+                        )
                 response = web.Response(
                     status=upstream.status,
                     body=body,
@@ -151,6 +176,13 @@ class Forwarder:
                         continue
                     if not keep_usage:
                         events = [e for e in events if not observer.is_usage_only(e)]
+                    if answer is not None:
+                        try:
+                            events = [answer.event(e) for e in events]
+                        except GatewayError as rejected:
+                            outcome_status, error = rejected.status, rejected.code
+                            await response.write(b"data: " + rejected.body_bytes() + b"\n\n")
+                            break
                     if events:
                         await response.write(b"".join(events))
                 rest = observer.finish(self.clock())

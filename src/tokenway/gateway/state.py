@@ -3,29 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tokenway.config.platform import PlatformConfig
 from tokenway.config.pools import PoolSpec
 from tokenway.datalayer.registry import EndpointRegistry
 from tokenway.gateway.router import ModelRouter
-from tokenway.gateway.stages import (
-    Admission,
-    Authenticator,
-    Authorizer,
-    Limiter,
-    ProcessorChain,
-)
+from tokenway.gateway.stages import Admission, Authorizer
 from tokenway.scheduling.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from tokenway.admission.limits.limiter import Limiter
+    from tokenway.auth.authenticator import Authenticator, OpenAuthenticator
+    from tokenway.processing.chain import Chain
 
 
 @dataclass(frozen=True, slots=True)
 class Stages:
-    """The optional policy stages; None means the platform file configures none."""
+    """The policy stages of one configuration; processors is None when none are configured."""
 
-    authenticator: Authenticator | None = None
-    authorizer: Authorizer | None = None
-    limiter: Limiter | None = None
-    processors: ProcessorChain | None = None
+    authenticator: Authenticator | OpenAuthenticator
+    authorizer: Authorizer
+    limiter: Limiter
+    processors: Chain | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 Processors never mutate the request context. They return a `Verdict` holding the changes
 (a new body, a model, headers) and the chain applies them after checking the processor's time
-budget, so a processor that fails or is late leaves the request untouched.
+budget, so a processor that fails leaves no half-applied change behind.
 """
 
 from __future__ import annotations

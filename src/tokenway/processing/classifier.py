@@ -20,8 +20,8 @@ from tokenway.processing.ngrams import Vector, Vocabulary, ngram_hashes
 RIDGE = 0.5
 """L2 regularisation; examples are unit vectors, so this is relative to a self-similarity of 1."""
 
-
 ONE_CLASS_BOUNDARY = 0.5
+"""The runner-up score when only one route has examples: the 0/1 targets' decision boundary."""
 
 
 @dataclass(frozen=True, slots=True)

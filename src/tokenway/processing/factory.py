@@ -6,8 +6,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
 from tokenway.config.platform import PlatformConfig
 from tokenway.config.processors import (
     CelSpec,
@@ -46,9 +44,13 @@ def _info(spec: ProcessorSpec) -> StageInfo:
 
 
 def build_chain(
-    config: PlatformConfig, registry: CollectorRegistry, clock: Clock = time.thread_time
+    config: PlatformConfig, metrics: ProcessorMetrics, clock: Clock = time.thread_time
 ) -> Chain:
-    """The chain of `config.processors`, in file order; with none it returns immediately."""
+    """The chain of `config.processors`, in file order; with none it returns immediately.
+
+    `metrics` is created once per registry (ProcessorMetrics(registry)) and shared by the
+    chains that configuration reloads build.
+    """
     stages: list[tuple[StageInfo, Processor]] = []
     response: list[tuple[StageInfo, ResponseProcessor]] = []
     for spec in config.processors:
@@ -56,4 +58,4 @@ def build_chain(
             response.append((_info(spec), RESPONSE_BUILT_INS[type(spec)](spec)))
         else:
             stages.append((_info(spec), BUILT_INS[type(spec)](spec)))
-    return Chain(stages, response, ProcessorMetrics(registry), clock)
+    return Chain(stages, response, metrics, clock)

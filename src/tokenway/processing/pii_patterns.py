@@ -218,9 +218,12 @@ def detectors(kinds: Iterable[PiiKind], entropy: EntropyRule) -> list[Detector]:
         ),
         "phone": Detector(
             "phone",
+            # The first character class, then a lookbehind to see which one it was.
             re.compile(
-                r"(?<![\w+])(?:\+\d{8,15}(?!\d)|(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?"
-                r"\d{2,4}(?:[ .-]\d{2,4}){1,4}(?![\w]))"
+                r"[+(\d](?<![\w+][+(\d])(?:(?<=\+)\d{8,15}(?!\d)"
+                r"|(?<=\+)\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}(?!\w)"
+                r"|(?<=\()\d{1,4}\)[ .-]?\d{2,4}(?:[ .-]\d{2,4}){1,4}(?!\w)"
+                r"|(?<=\d)\d{1,3}(?:[ .-]\d{2,4}){1,4}(?!\w))"
             ),
             _tail(r"\d +().-"),
             24,

@@ -67,17 +67,19 @@ class PrefixIndex:
         wanted = 0
         for url in urls:
             wanted |= self._bits.get(url, 0)
-        owners = self._owners
-        alive = owners.get(hashes[0], 0) & wanted
+        get = self._owners.get
+        alive = get(hashes[0], 0) & wanted
         matched: dict[str, int] = {}
-        depth = 1
-        while alive and depth < len(hashes):
-            still = alive & owners.get(hashes[depth], 0)
+        if not alive:
+            return matched
+        for depth in range(1, len(hashes)):
+            still = alive & get(hashes[depth], 0)
             if still != alive:
                 for url in self._names(alive & ~still):
                     matched[url] = depth
                 alive = still
-            depth += 1
+                if not alive:
+                    return matched
         for url in self._names(alive):
             matched[url] = len(hashes)
         return matched

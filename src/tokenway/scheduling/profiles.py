@@ -22,7 +22,7 @@ class ProfileSpec:
 
 
 _FILTERS = ("subset", "healthy", "model-served")
-_LEARNED_PREFIX = {"learn": True, "blockSizeTokens": 64, "maxPrefixBlocks": 128}
+_PREFIX_64 = {"blockSizeTokens": 64, "maxPrefixBlocks": 128}
 
 PROFILES: Mapping[str, ProfileSpec] = MappingProxyType(
     {
@@ -34,14 +34,14 @@ PROFILES: Mapping[str, ProfileSpec] = MappingProxyType(
         ),
         # The reference weights plus tokenway's own scorers: adapter affinity, and the
         # prefill-cost estimate that stops prefix affinity from piling onto a busy replica
-        # and spreads bursts of cold prompts by fresh, gateway-side backlog. Both prefix
-        # indexes learn real evictions from reported cached tokens; 64-token blocks cost a
-        # quarter of the hashing for the same 8k-token reach.
+        # and spreads bursts of cold prompts by fresh, gateway-side backlog (the two share
+        # one prefix index). 64-token blocks cost a quarter of the hashing for the same
+        # 8k-token reach.
         "tokenway": ProfileSpec(
             _FILTERS,
             {"queue": 2, "kv-cache": 2, "prefix-cache": 3, "prefill-cost": 3, "lora-affinity": 5},
             "max-score",
-            {"prefix-cache": _LEARNED_PREFIX, "prefill-cost": _LEARNED_PREFIX},
+            {"prefix-cache": _PREFIX_64, "prefill-cost": _PREFIX_64},
         ),
     }
 )

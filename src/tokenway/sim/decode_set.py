@@ -42,10 +42,13 @@ class DecodeSet:
         """Members' block-boundary crossings in steps after+1 .. upto from now."""
         size = self.block_size
         phases = self._phases
-        at = self.steps
         full, rest = divmod(upto - after, size)
-        start = at + after
-        return self.size * full + sum(phases[-(start + i) % size] for i in range(1, rest + 1))
+        # Step i from now crosses for members in phase -(steps + after + i) mod size: for
+        # i = 1..rest that is the cyclic window of `rest` phases ending just below `end`.
+        end = -(self.steps + after) % size
+        first = end - rest
+        window = sum(phases[first:end]) if first >= 0 else sum(phases[:end]) + sum(phases[first:])
+        return self.size * full + window
 
     def new_blocks(self, ahead: int) -> int:
         """Blocks still to take from the pool so the members can run `ahead` more steps."""

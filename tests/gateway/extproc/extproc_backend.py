@@ -1,8 +1,9 @@
 """A minimal OpenAI-compatible model server for the picker tests.
 
 It answers from its own address and records what it received (the destination list Envoy was
-given, the upstream model and body size), so a test can tell which endpoint served a request.
-Used until the simulated fleet covers these needs: the point here is the wire, not the model.
+given, the upstream model and body size), so a test can tell which endpoint served a request
+and fail it on demand. The conformance checks are about the wire, not the model; the simulated
+fleet is used where a model server's behaviour matters (test_extproc_payloads.py).
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 
@@ -125,6 +126,10 @@ async def test_full_duplex_decides_after_the_body_and_resends_it_in_chunks(picke
     assert all(len(s.body) <= MAX_BODY_CHUNK for s in streamed)
     assert [s.end_of_stream for s in streamed] == [False] * (chunks - 1) + [True]
     assert b"".join(s.body for s in streamed) == expected
+    overhead = {
+        s.name: s.value for metric in picker[1].metrics.registry.collect() for s in metric.samples
+    }
+    assert overhead["tokenway_proxy_overhead_seconds_count"] == 1
 
 
 async def test_buffered_mode_routes_in_the_body_response(picker) -> None:
@@ -213,3 +218,30 @@ async def test_response_is_echoed_and_usage_settled(picker) -> None:
         for s in metric.samples
     }
     assert samples[("gen_ai_client_token_usage_sum", "output")] == 2
+
+
+async def test_unsupported_body_mode_is_refused(picker) -> None:
+    server, _ = picker
+    (response,) = await exchange(server, [headers_message(ProcessingMode.STREAMED)], 1)
+    assert response.immediate_response.status.code == 500
+
+
+async def test_a_stream_closed_before_the_response_still_settles(picker) -> None:
+    server, gateway = picker
+    body = json.dumps(chat()).encode()
+    responses = await exchange(server, [headers_message(), *body_messages(body)], 2)
+    chosen = set_headers(responses[0].request_headers.response)["x-gateway-destination-endpoint"]
+    url = "http://" + chosen.split(",")[0]
+    # The stream ended (client gone): the endpoint's in-flight slot was given back.
+    for _ in range(100):
+        if all(s.in_flight == 0 for s in gateway.registry.snapshots("pool")):
+            break
+        await asyncio.sleep(0.01)
+    assert {s.url: s.in_flight for s in gateway.registry.snapshots("pool")}[url] == 0
+    statuses = {
+        s.labels["status"]
+        for metric in gateway.metrics.registry.collect()
+        for s in metric.samples
+        if s.name == "tokenway_requests_total"
+    }
+    assert statuses == {"499"}

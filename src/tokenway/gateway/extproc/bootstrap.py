@@ -45,6 +45,20 @@ class BootstrapError(ValueError):
     """The platform file cannot be expressed as an Envoy bootstrap."""
 
 
+# Envoy's defaults (1,024 requests, 3 concurrent retries per cluster) would cap long LLM
+# streams (and their ext_proc streams) and turn retries into 503s; admission is tokenway's job.
+_NO_CIRCUIT_BREAKING = {
+    "thresholds": [
+        {
+            "max_connections": 1_000_000,
+            "max_pending_requests": 1_000_000,
+            "max_requests": 1_000_000,
+            "max_retries": 1_000_000,
+        }
+    ]
+}
+
+
 def _type(extension: str) -> str:
     return f"type.googleapis.com/envoy.extensions.{extension}"
 
@@ -188,6 +202,7 @@ def _picker_cluster(config: PlatformConfig, pickers: Sequence[PickerAddress]) ->
         "type": "STATIC",
         "connect_timeout": "1s",
         "lb_policy": "ROUND_ROBIN",
+        "circuit_breakers": _NO_CIRCUIT_BREAKING,
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": _type("upstreams.http.v3.HttpProtocolOptions"),
@@ -239,6 +254,7 @@ def _upstream_cluster(
         "name": UPSTREAM_CLUSTER,
         "type": "STATIC",
         "connect_timeout": _seconds(config.gateway.timeouts.connect),
+        "circuit_breakers": _NO_CIRCUIT_BREAKING,
         "load_balancing_policy": {
             "policies": [
                 {

@@ -79,10 +79,6 @@ def continue_request_headers() -> pb.ProcessingResponse:
     return pb.ProcessingResponse(request_headers=pb.HeadersResponse())
 
 
-def continue_request_body() -> pb.ProcessingResponse:
-    return pb.ProcessingResponse(request_body=pb.BodyResponse())
-
-
 def continue_request_trailers() -> pb.ProcessingResponse:
     return pb.ProcessingResponse(request_trailers=pb.TrailersResponse())
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 
 import grpc
@@ -11,8 +10,6 @@ from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
 from tokenway.gateway.extproc.stream import ExtProcStream
 from tokenway.gateway.pipeline import Pipeline
-
-log = logging.getLogger(__name__)
 
 
 class ExternalProcessor(pb_grpc.ExternalProcessorServicer):

@@ -8,6 +8,7 @@ response is echoed as it arrives and observed on the side for usage, TTFT and IT
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from enum import Enum
 
@@ -29,6 +30,7 @@ _BUFFERED = ProcessingMode.BUFFERED
 _NONE = ProcessingMode.NONE
 
 Responses = list[pb.ProcessingResponse]
+log = logging.getLogger(__name__)
 
 
 class Phase(Enum):
@@ -109,11 +111,13 @@ class ExtProcStream:
         if message.request_headers.end_of_stream or self._request_mode == _NONE:
             return await self._decide(body_follows=False)
         if self._request_mode == _BUFFERED:
-            # Envoy holds the body until the headers are answered; the route is set later.
+            # Envoy holds the whole request until the body is answered: the route goes there.
             return [messages.continue_request_headers()]
         if self._request_mode != _FULL_DUPLEX:
             return self._reject(
-                GatewayError(500, "the picker needs request body mode FULL_DUPLEX_STREAMED")
+                GatewayError(
+                    500, "the picker needs request body mode BUFFERED or FULL_DUPLEX_STREAMED"
+                )
             )
         return []
 
@@ -135,6 +139,7 @@ class ExtProcStream:
         return [*responses, messages.continue_request_trailers()]
 
     async def _decide(self, *, body_follows: bool, trailers_follow: bool = False) -> Responses:
+        started = self._pipeline.clock()
         inbound = InboundRequest(
             method=self._method,
             path=self._path,
@@ -148,6 +153,10 @@ class ExtProcStream:
             prepared = await self._pipeline.prepare(inbound, subset=self._subset)
         except GatewayError as error:
             return self._reject(error)
+        except Exception:
+            # A bug must not turn into Envoy's failure mode for every request: answer 500.
+            log.exception("picker failed on %s %s", self._method, self._path)
+            return self._reject(GatewayError(500, "the endpoint picker failed", code="internal"))
         self.prepared = prepared
         self._primary = prepared.decision.endpoints[0]
         self._pipeline.attempt_started(prepared, self._primary)
@@ -156,13 +165,17 @@ class ExtProcStream:
         headers = self._upstream_headers(prepared, endpoints, body_follows)
         body = prepared.upstream_body
         if not body_follows:
-            return [messages.routed_headers(headers, endpoints)]
-        if self._request_mode == _BUFFERED:
-            return [messages.routed_buffered_body(headers, endpoints, body)]
-        return [
-            messages.routed_headers(headers, endpoints),
-            *messages.streamed_body(body, end_of_stream=not trailers_follow),
-        ]
+            responses = [messages.routed_headers(headers, endpoints)]
+        elif self._request_mode == _BUFFERED:
+            responses = [messages.routed_buffered_body(headers, endpoints, body)]
+        else:
+            responses = [
+                messages.routed_headers(headers, endpoints),
+                *messages.streamed_body(body, end_of_stream=not trailers_follow),
+            ]
+        # The picker's share of the request's latency: whole request in, routing answer out.
+        self._pipeline.metrics.overhead.observe(self._pipeline.clock() - started)
+        return responses
 
     @staticmethod
     def _upstream_headers(

@@ -9,9 +9,9 @@ per endpoint, the prefill work ahead of the request plus its own uncached part:
 
 where backlog is the uncached prompt tokens this scheduler sent there, drained at
 `prefillTokensPerSecond`. Score (max - cost) / (max - min), all equal -> 1. The prefix match
-comes from an approximate prefix index with the prefix-cache scorer's parameters (and its
-`learn` option), so a cached replica wins until its backlog outweighs the cache saving: prefix
-affinity with a built-in, fresh load guard.
+comes from an approximate prefix index with the prefix-cache scorer's parameters, so a cached
+replica wins until its backlog outweighs the cache saving: prefix affinity with a built-in,
+fresh load guard.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class PrefillCostScorer:
     def share_prefix(self, prefix: PrefixCacheScorer) -> bool:
         """Use the profile's prefix-cache scorer instead of a private index when their
         parameters agree: the two indexes would be identical, and hashing twice doubles the
-        cost of a decision. That scorer then learns on its own (the framework calls it)."""
+        cost of a decision. That scorer then records picks itself (the framework calls it)."""
         if prefix.params != self.prefix.params:
             return False
         self.prefix = prefix
@@ -72,9 +72,13 @@ class PrefillCostScorer:
         self._uncached = {
             e.url: tokens * (1.0 - match) for e, match in zip(endpoints, matches, strict=True)
         }
-        return inverted_min_max(
-            [self.backlog(e.url, now) + self._uncached[e.url] for e in endpoints]
-        )
+        rate, backlog, idle = self._rate, self._backlog.get, (0.0, now)
+        costs = []
+        for endpoint in endpoints:
+            queued, since = backlog(endpoint.url, idle)
+            left = queued - (now - since) * rate
+            costs.append((left if left > 0.0 else 0.0) + self._uncached[endpoint.url])
+        return inverted_min_max(costs)
 
     def picked(self, request: SchedulingRequest, endpoint: EndpointSnapshot, now: float) -> None:
         added = self._uncached.get(endpoint.url, float(request.prompt_tokens))
@@ -83,8 +87,8 @@ class PrefillCostScorer:
             self.prefix.picked(request, endpoint, now)
 
     def observe(self, outcome: Outcome) -> None:
-        if self._owns_prefix:
-            self.prefix.observe(outcome)
+        """Nothing: the backlog drains with time, not with completions (which come only at
+        the end of decoding, long after the prefill)."""
 
 
 def build(params: Mapping[str, Any] | None) -> PrefillCostScorer:
