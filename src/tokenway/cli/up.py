@@ -10,8 +10,9 @@ from rich.console import Console
 
 from tokenway.cli.serve import configure_logging, load_or_exit
 from tokenway.gateway.embedded import BASE_PUBLIC_NAME, embedded_platform
+from tokenway.gateway.extproc.dataplane import start_envoy_dataplane
 from tokenway.gateway.gateway import Gateway
-from tokenway.gateway.run import run, serve_until_signal
+from tokenway.gateway.run import run, serve_until_signal, wait_for_signal
 from tokenway.sim.fleet import DEFAULT_LORAS, start_fleet
 from tokenway.sim.profiles import DEFAULT_MODEL, PROFILES
 
@@ -41,8 +42,27 @@ def _welcome(url: str, fleet_urls: list[str]) -> str:
     return "\n".join(lines)
 
 
+async def _serve_envoy(gateway: Gateway, host: str, port: int, fleet_urls: list[str]) -> None:
+    """Envoy carries the bytes; tokenway answers as its endpoint picker (ext_proc)."""
+    await gateway.start()
+    try:
+        dataplane = await start_envoy_dataplane(gateway.config, gateway, port, host=host)
+        try:
+            Console().print(_welcome(dataplane.url, fleet_urls), highlight=False, soft_wrap=True)
+            await wait_for_signal()
+        finally:
+            await dataplane.stop()
+    finally:
+        await gateway.stop()
+
+
 async def _up(
-    config_path: Path | None, port: int | None, replicas: int, profile: str, host: str
+    config_path: Path | None,
+    port: int | None,
+    replicas: int,
+    profile: str,
+    host: str,
+    dataplane: str,
 ) -> None:
     fleet = None
     if config_path is None:
@@ -58,7 +78,10 @@ async def _up(
         Console().print(_welcome(url, fleet.urls if fleet else []), highlight=False, soft_wrap=True)
 
     try:
-        await serve_until_signal(gateway, host, bind_port, config_path, ready)
+        if dataplane == "envoy":
+            await _serve_envoy(gateway, host, bind_port, fleet.urls if fleet else [])
+        else:
+            await serve_until_signal(gateway, host, bind_port, config_path, ready)
     finally:
         if fleet is not None:
             await asyncio.shield(fleet.stop())
@@ -77,12 +100,18 @@ def up(
     ),
     host: str = typer.Option("127.0.0.1", help="Listen address."),
     log_level: str = typer.Option("warning", help="Log level; access log lines are INFO."),
+    dataplane: str = typer.Option(
+        "standalone",
+        help="standalone (tokenway proxies, hot reload) or envoy (Envoy proxies, tokenway picks).",
+    ),
 ) -> None:
     """Start the gateway; with no platform file, in front of a simulated vLLM fleet."""
     if profile not in PROFILES:
         raise typer.BadParameter(f"unknown profile {profile!r}", param_hint="--profile")
+    if dataplane not in ("standalone", "envoy"):
+        raise typer.BadParameter("use standalone or envoy", param_hint="--dataplane")
     configure_logging(log_level)
-    run(_up(config, port, replicas, profile, host))
+    run(_up(config, port, replicas, profile, host, dataplane))
 
 
 def register(app: typer.Typer) -> None:
