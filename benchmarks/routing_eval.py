@@ -384,12 +384,12 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def _print(report: dict[str, Any]) -> None:
-    header = f"{'workload':<14}{'profile':<22}{'ttft p50':>9}{'p90':>8}{'p99':>8}{'itl p90':>8}"
+    header = f"{'workload':<24}{'profile':<22}{'ttft p50':>9}{'p90':>8}{'p99':>8}{'itl p90':>8}"
     print(header + f"{'out tok/s':>10}{'good %':>8}{'shed':>6}{'queued':>7}")
     for name, entry in report["workloads"].items():
         for profile, r in entry["profiles"].items():
             print(
-                f"{name:<14}{profile:<22}{_fmt(r['ttft_s']['p50']):>9}"
+                f"{name:<24}{profile:<22}{_fmt(r['ttft_s']['p50']):>9}"
                 f"{_fmt(r['ttft_s']['p90']):>8}{_fmt(r['ttft_s']['p99']):>8}"
                 f"{_fmt(r['itl_s']['p90']):>8}{r['output_tokens_per_s']:>10.0f}"
                 f"{r['goodput']['goodput_percentage']:>8.1f}{r['shed']:>6}"

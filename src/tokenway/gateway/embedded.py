@@ -26,7 +26,7 @@ def embedded_platform(
                     "name": "sim",
                     "engine": "vllm",
                     "endpoints": list(urls),
-                    "scheduler": {"profile": "default"},
+                    "scheduler": {"profile": "tokenway"},
                 }
             ],
             "models": models,

@@ -8,6 +8,7 @@ names come from the configuration, never from unresolved client input.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -92,6 +93,18 @@ class _PoolCollector(Collector):
         yield healthy
 
 
+@dataclass(frozen=True, slots=True)
+class _Series:
+    """The labelled children one successful request of an (operation, model, pool) updates."""
+
+    requests: Counter
+    duration: Histogram
+    input_tokens: Histogram
+    output_tokens: Histogram
+    ttft: Histogram
+    tpot: Histogram
+
+
 class GatewayMetrics:
     """The gateway's request metrics; one instance per gateway, registry injected."""
 
@@ -144,6 +157,7 @@ class GatewayMetrics:
             buckets=OVERHEAD_BUCKETS,
             registry=registry,
         )
+        self._children: dict[tuple[str, str, str], _Series] = {}
         self.config_reloads = Counter(
             "tokenway_config_reloads",
             "Configuration reloads by result",
@@ -159,19 +173,39 @@ class GatewayMetrics:
         model = ctx.route.public_model if ctx.route else ""
         self.requests.labels(model, pool, str(status)).inc()
 
+    def _series(self, op: str, model: str, pool: str) -> _Series:
+        # labels() hashes and locks on every call; a request's series are looked up once.
+        key = (op, model, pool)
+        series = self._children.get(key)
+        if series is None:
+            series = self._children[key] = _Series(
+                requests=self.requests.labels(model, pool, "200"),
+                duration=self.duration.labels(op, model, ""),
+                input_tokens=self.token_usage.labels(op, model, "input"),
+                output_tokens=self.token_usage.labels(op, model, "output"),
+                ttft=self.ttft.labels(op, model),
+                tpot=self.tpot.labels(op, model),
+            )
+        return series
+
     def completed(self, ctx: RequestContext, outcome: ForwardOutcome, duration: float) -> None:
         route = ctx.route
         assert route is not None
         op, model = ctx.operation, route.public_model
-        self.requests.labels(model, route.pool, str(outcome.status)).inc()
+        series = self._series(op, model, route.pool)
+        ok = outcome.status == 200 and not outcome.error
+        if ok:
+            series.requests.inc()
+            series.duration.observe(duration)
+        else:
+            self.requests.labels(model, route.pool, str(outcome.status)).inc()
+            self.duration.labels(op, model, str(outcome.status)).observe(duration)
         if outcome.retries:
             self.retries.labels(route.pool).inc(outcome.retries)
-        error = "" if outcome.status < 400 and not outcome.error else str(outcome.status)
-        self.duration.labels(op, model, error).observe(duration)
         if outcome.usage is not None:
-            self.token_usage.labels(op, model, "input").observe(outcome.usage.prompt_tokens)
-            self.token_usage.labels(op, model, "output").observe(outcome.usage.completion_tokens)
+            series.input_tokens.observe(outcome.usage.prompt_tokens)
+            series.output_tokens.observe(outcome.usage.completion_tokens)
         if outcome.ttft is not None:
-            self.ttft.labels(op, model).observe(outcome.ttft)
+            series.ttft.observe(outcome.ttft)
         if outcome.time_per_output_token is not None:
-            self.tpot.labels(op, model).observe(outcome.time_per_output_token)
+            series.tpot.observe(outcome.time_per_output_token)
