@@ -76,7 +76,7 @@ def test_pool_matches_the_plain_model(seed: int) -> None:
         elif op < 0.8 and owners:
             blocks = rng.choice(owners)
             new = list(range(len(hashes), len(hashes) + len(blocks)))
-            if hashes and rng.random() < 0.3:
+            if new and hashes and rng.random() < 0.3:
                 new[0] = rng.choice(hashes)  # a hash another block may already hold
             hashes.extend(new)
             pool.cache(blocks, new)
@@ -89,7 +89,8 @@ def test_pool_matches_the_plain_model(seed: int) -> None:
             revivals += sum(pool.is_free(b) for b in unique)
             pool.touch(unique)
             plain.touch(unique)
-            owners.append(unique)
+            if unique:
+                owners.append(unique)
         assert pool.num_free == len(plain.free_queue)
         assert [pool.is_free(b) for b in range(num_blocks)] == [r == 0 for r in plain.refs]
     assert revivals > 0 or seed % 10, "most seeds revive cached free blocks"

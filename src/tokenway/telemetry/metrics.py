@@ -8,8 +8,7 @@ names come from the configuration, never from unresolved client input.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -93,18 +92,6 @@ class _PoolCollector(Collector):
         yield healthy
 
 
-@dataclass(frozen=True, slots=True)
-class _Series:
-    """The labelled children one successful request of an (operation, model, pool) updates."""
-
-    requests: Counter
-    duration: Histogram
-    input_tokens: Histogram
-    output_tokens: Histogram
-    ttft: Histogram
-    tpot: Histogram
-
-
 class GatewayMetrics:
     """The gateway's request metrics; one instance per gateway, registry injected."""
 
@@ -157,7 +144,7 @@ class GatewayMetrics:
             buckets=OVERHEAD_BUCKETS,
             registry=registry,
         )
-        self._children: dict[tuple[str, str, str], _Series] = {}
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.config_reloads = Counter(
             "tokenway_config_reloads",
             "Configuration reloads by result",
@@ -173,39 +160,29 @@ class GatewayMetrics:
         model = ctx.route.public_model if ctx.route else ""
         self.requests.labels(model, pool, str(status)).inc()
 
-    def _series(self, op: str, model: str, pool: str) -> _Series:
-        # labels() hashes and locks on every call; a request's series are looked up once.
-        key = (op, model, pool)
-        series = self._children.get(key)
-        if series is None:
-            series = self._children[key] = _Series(
-                requests=self.requests.labels(model, pool, "200"),
-                duration=self.duration.labels(op, model, ""),
-                input_tokens=self.token_usage.labels(op, model, "input"),
-                output_tokens=self.token_usage.labels(op, model, "output"),
-                ttft=self.ttft.labels(op, model),
-                tpot=self.tpot.labels(op, model),
-            )
-        return series
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        # labels() hashes and takes a lock on every call; children are looked up once.
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def completed(self, ctx: RequestContext, outcome: ForwardOutcome, duration: float) -> None:
         route = ctx.route
         assert route is not None
         op, model = ctx.operation, route.public_model
-        series = self._series(op, model, route.pool)
-        ok = outcome.status == 200 and not outcome.error
-        if ok:
-            series.requests.inc()
-            series.duration.observe(duration)
-        else:
-            self.requests.labels(model, route.pool, str(outcome.status)).inc()
-            self.duration.labels(op, model, str(outcome.status)).observe(duration)
+        ok = outcome.status < 400 and not outcome.error
+        self._child(self.requests, model, route.pool, str(outcome.status)).inc()
+        self._child(self.duration, op, model, "" if ok else str(outcome.status)).observe(duration)
         if outcome.retries:
-            self.retries.labels(route.pool).inc(outcome.retries)
+            self._child(self.retries, route.pool).inc(outcome.retries)
         if outcome.usage is not None:
-            series.input_tokens.observe(outcome.usage.prompt_tokens)
-            series.output_tokens.observe(outcome.usage.completion_tokens)
+            self._child(self.token_usage, op, model, "input").observe(outcome.usage.prompt_tokens)
+            self._child(self.token_usage, op, model, "output").observe(
+                outcome.usage.completion_tokens
+            )
         if outcome.ttft is not None:
-            series.ttft.observe(outcome.ttft)
+            self._child(self.ttft, op, model).observe(outcome.ttft)
         if outcome.time_per_output_token is not None:
-            series.tpot.observe(outcome.time_per_output_token)
+            self._child(self.tpot, op, model).observe(outcome.time_per_output_token)
