@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from tokenway.datalayer.endpoint import EndpointMetrics
 from tokenway.datalayer.health import Health, HealthPolicy
-from tokenway.datalayer.registry import EndpointRegistry, PoolStats
+from tokenway.datalayer.registry import SLOW_SCRAPES_TOLERATED, EndpointRegistry, PoolStats
 
 A, B, C = "http://10.0.0.1:8000", "http://10.0.0.2:8000", "http://10.0.0.3:8000"
 
@@ -199,3 +199,13 @@ def test_servers_without_metrics_are_never_stale() -> None:
     registry.set_pool("vllm", ["http://127.0.0.1:10"], "vllm")
     assert registry.snapshots("plain")[0].metrics_age == 0.0
     assert registry.snapshots("vllm")[0].metrics_age is None
+
+
+def test_slow_scrapes_are_tolerated_a_few_times(registry: EndpointRegistry) -> None:
+    for _ in range(SLOW_SCRAPES_TOLERATED - 1):
+        assert registry.scrape_failed(A, slow=True) is False
+        assert by_url(registry)[A].healthy
+    assert registry.scrape_failed(A, slow=True) is True
+    assert not by_url(registry)[A].healthy
+    registry.update_metrics(A, EndpointMetrics())
+    assert registry.scrape_failed(A) is True  # a refused connection counts at once

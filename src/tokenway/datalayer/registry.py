@@ -65,6 +65,9 @@ class _Endpoint:
         return parser_for(self.engine).metrics_path is not None
 
 
+SLOW_SCRAPES_TOLERATED = 3
+
+
 class EndpointRegistry:
     """Pools of endpoints and everything the gateway knows about each endpoint."""
 
@@ -165,15 +168,21 @@ class EndpointRegistry:
             endpoint.ready = True
             endpoint.scrape_failures = 0
 
-    def scrape_failed(self, url: str) -> bool:
-        """A failed scrape makes the endpoint unready; True when it was ready until now."""
+    def scrape_failed(self, url: str, slow: bool = False) -> bool:
+        """A failed scrape makes the endpoint unready; True when it was ready until now.
+
+        A `slow` failure (the scrape timed out) only does so after SLOW_SCRAPES_TOLERATED in a
+        row: a server busy with a burst answers /metrics late but still serves, and its stale
+        metrics already make admission careful. Refused connections and errors count at once.
+        """
         endpoint = self._endpoints.get(url)
         if endpoint is None:
             return False
         endpoint.scrape_failures += 1
         was_ready = endpoint.ready
-        endpoint.ready = False
-        return was_ready
+        if not slow or endpoint.scrape_failures >= SLOW_SCRAPES_TOLERATED:
+            endpoint.ready = False
+        return was_ready and not endpoint.ready
 
     # -- passive health (the proxy, after each upstream attempt) -----------------------------
 

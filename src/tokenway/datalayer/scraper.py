@@ -106,7 +106,7 @@ class MetricsScraper:
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            if self._registry.scrape_failed(url):
+            if self._registry.scrape_failed(url, slow=isinstance(error, TimeoutError)):
                 log.warning("endpoint %s unready: metrics scrape failed: %r", url, error)
             return
         self._registry.update_metrics(url, metrics)

@@ -83,6 +83,31 @@ def dashboard(config: PlatformConfig) -> dict[str, Any]:
                 )
             ],
         ),
+        (
+            "Tokens per second by team",
+            "short",
+            [
+                (
+                    "sum by (team, type) (rate(tokenway_team_tokens_total[5m]))",
+                    "{{team}} {{type}}",
+                )
+            ],
+        ),
+        (
+            "Spend per hour by team",
+            "currencyUSD",
+            [("sum by (team) (rate(tokenway_team_cost_total[1h])) * 3600", "{{team}}")],
+        ),
+        (
+            "Requests refused by limits, by team",
+            "reqps",
+            [
+                (
+                    "sum by (team, reason) (rate(tokenway_limit_rejections_total[5m]))",
+                    "{{team}} {{reason}}",
+                )
+            ],
+        ),
     ]
     return {
         "uid": UID,

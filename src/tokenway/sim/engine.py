@@ -39,19 +39,24 @@ class StepPlan:
     """Decoding requests in this step (one token each)."""
     first_duration: float
     increment: float = 0.0
-    repeat: int = 1
-    """Identical decode-only steps covered by this plan."""
     preempted: list[SimRequest] = field(default_factory=list)
     lora_loads: int = 0
+    repeat: int = field(default=1, init=False)
+    """Identical decode-only steps covered by this plan (set through `cover`)."""
+    end: float = field(init=False)
+    """When the last covered step ends; a field because the event loop reads it constantly."""
+
+    def __post_init__(self) -> None:
+        self.end = self.start + self.first_duration
 
     @property
     def duration(self) -> float:
         k = self.repeat
         return k * self.first_duration + self.increment * k * (k - 1) / 2
 
-    @property
-    def end(self) -> float:
-        return self.start + self.duration
+    def cover(self, steps: int) -> None:
+        self.repeat = steps
+        self.end = self.start + self.duration
 
     def step_start(self, j: int) -> float:
         return self.start + j * self.first_duration + self.increment * j * (j - 1) / 2
@@ -143,10 +148,10 @@ class EngineCore:
         return plan
 
     def _schedule_decodes(self, preempted: list[SimRequest]) -> int:
-        decode = self.decode
-        while decode.size and decode.new_blocks(1) > self.kv.pool.num_free:
+        decode, pool = self.decode, self.kv.pool
+        while decode.size and decode.new_blocks(1) > pool.num_free:
             self._preempt_newest(preempted)
-        decode.reserve(1, self.kv.pool)
+        decode.reserve(1, pool)
         return self.max_num_batched_tokens - decode.size
 
     def _schedule_prefills(
@@ -251,12 +256,12 @@ class EngineCore:
         plan.increment = self.step_time.decode_increment(decode.size)
         if until < math.inf:
             k = _max_k(k, lambda n: plan.step_start(n - 1) < until)
-        plan.repeat = k
+        plan.cover(k)
 
     def shorten(self, plan: StepPlan, until: float) -> None:
         """Cut a multi-step plan to the steps that start before `until` (a new arrival)."""
         if plan.repeat > 1:
-            plan.repeat = _max_k(plan.repeat, lambda n: plan.step_start(n - 1) < until)
+            plan.cover(_max_k(plan.repeat, lambda n: plan.step_start(n - 1) < until))
 
     # -- applying ---------------------------------------------------------------------------
 
