@@ -332,17 +332,24 @@ def main() -> None:
     print(json.dumps(report["ratios"], indent=2))
 
 
+def _median_cell(runs: list[dict]) -> dict:
+    # A round in which the target answered nothing (LiteLLM stops answering after heavy
+    # streaming load here) is counted, not averaged in.
+    answered = [r for r in runs if r["rps"] > 0] or runs
+    return {
+        "rps": statistics.median(r["rps"] for r in answered),
+        "p50_ms": statistics.median(r["p50"] for r in answered) * 1000,
+        "p99_ms": statistics.median(r["p99"] for r in answered) * 1000,
+        "errors": sum(r["errors"] + r["non2xx"] for r in runs),
+        "rounds": len(runs),
+        "rounds_without_answers": sum(r["rps"] == 0 for r in runs),
+        "per_round_rps": [round(r["rps"], 1) for r in runs],
+    }
+
+
 def summarise(cells: dict[str, dict[str, list[dict]]], overhead: float | None, args: Any) -> dict:
     median = {
-        scenario: {
-            target: {
-                "rps": statistics.median(r["rps"] for r in runs),
-                "p50_ms": statistics.median(r["p50"] for r in runs) * 1000,
-                "p99_ms": statistics.median(r["p99"] for r in runs) * 1000,
-                "errors": sum(r["errors"] + r["non2xx"] for r in runs),
-            }
-            for target, runs in by_target.items()
-        }
+        scenario: {target: _median_cell(runs) for target, runs in by_target.items()}
         for scenario, by_target in cells.items()
     }
     ratios: dict[str, dict[str, float]] = {}

@@ -70,9 +70,16 @@ def test_no_scores_without_explain() -> None:
     assert decision.primary is not None and decision.primary.url == endpoint(1).url
 
 
-def test_filtered_to_nothing_is_an_empty_decision() -> None:
-    decision = scheduler().schedule(request(), [endpoint(1, healthy=False)], 0.0)
+def test_no_endpoints_is_an_empty_decision() -> None:
+    decision = scheduler().schedule(request(), [], 0.0)
     assert decision.endpoints == () and decision.primary is None
+
+
+def test_when_none_is_healthy_all_are_tried() -> None:
+    eps = [endpoint(1, healthy=False), endpoint(2, healthy=False)]
+    assert {e.url for e in scheduler().schedule(request(), eps, 0.0).endpoints} == {
+        e.url for e in eps
+    }
 
 
 def test_wrong_score_count_is_an_error() -> None:

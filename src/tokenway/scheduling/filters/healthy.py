@@ -1,6 +1,10 @@
-"""`healthy` filter: drop endpoints the data layer marked unhealthy.
+"""`healthy` filter: drop endpoints the data layer marked unhealthy, unless none is healthy.
 
 Sending to a failing endpoint only to retry elsewhere costs a round trip and a retry budget.
+When every endpoint looks unhealthy the filter passes them all (Envoy's "panic" routing): the
+health signal is then more likely wrong (a burst made scrapes fail, a shared blip ejected
+everyone) than the whole pool dead, and trying costs a fast connect error at worst, where
+refusing would turn the pool into a guaranteed 503 until the next successful scrape.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ class HealthyFilter:
     def filter(
         self, request: SchedulingRequest, endpoints: Sequence[EndpointSnapshot]
     ) -> list[EndpointSnapshot]:
-        return [e for e in endpoints if e.healthy]
+        healthy = [e for e in endpoints if e.healthy]
+        return healthy or list(endpoints)
 
 
 def build(params: Mapping[str, Any] | None) -> HealthyFilter:
