@@ -154,7 +154,7 @@ def run_wrk(url: str, body: dict[str, Any], concurrency: int, seconds: float, sc
         [
             "wrk",
             "-t",
-            "2",
+            str(min(2, concurrency)),
             "-c",
             str(concurrency),
             "-d",
@@ -211,6 +211,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[32, 256])
     parser.add_argument("--peers", type=Path, default=Path(__file__).parent / ".peers")
     parser.add_argument("--skip-peers", action="store_true", help="only direct and tokenway")
+    parser.add_argument(
+        "--name", default="gateway_throughput", help="results file name (without extension)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
@@ -327,8 +330,8 @@ def main() -> None:
         tokenway_overhead = overhead_p50(f"http://127.0.0.1:{gateway}/metrics")
     report = summarise(cells, tokenway_overhead, args)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "gateway_throughput.json").write_text(json.dumps(report, indent=2))
-    plot(report)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(report, indent=2))
+    plot(report, RESULTS / f"{args.name}.png")
     print(json.dumps(report["ratios"], indent=2))
 
 
@@ -365,7 +368,9 @@ def summarise(cells: dict[str, dict[str, list[dict]]], overhead: float | None, a
         )
     return {
         "command": "python benchmarks/gateway_throughput.py "
-        f"--seconds {args.seconds} --rounds {args.rounds}",
+        f"--seconds {args.seconds} --rounds {args.rounds} "
+        f"--concurrency {' '.join(map(str, args.concurrency))} --name {args.name}"
+        + (" --skip-peers" if args.skip_peers else ""),
         "machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg()},
         "backend": "tokenway sim --profile instant (one process)",
         "results": median,
@@ -374,7 +379,7 @@ def summarise(cells: dict[str, dict[str, list[dict]]], overhead: float | None, a
     }
 
 
-def plot(report: dict) -> None:
+def plot(report: dict, path: Path) -> None:
     scenarios = list(report["results"])
     targets = list(next(iter(report["results"].values())))
     fig, ax = plt.subplots(figsize=(9, 4.5))
@@ -387,7 +392,7 @@ def plot(report: dict) -> None:
     ax.set_title("Gateway throughput on this machine, same backend, same run")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(RESULTS / "gateway_throughput.png", dpi=120)
+    fig.savefig(path, dpi=120)
 
 
 if __name__ == "__main__":
