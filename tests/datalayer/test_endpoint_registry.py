@@ -193,6 +193,8 @@ def test_in_flight_matches_outstanding_acquires(ops: list[tuple[str, bool, int]]
     for snapshot in registry.snapshots("p"):
         assert snapshot.in_flight == len(outstanding[snapshot.url])
         assert snapshot.in_flight_tokens == sum(outstanding[snapshot.url])
+
+
 def test_servers_without_metrics_are_never_stale() -> None:
     registry = EndpointRegistry(lambda: 100.0)
     registry.set_pool("plain", ["http://127.0.0.1:9"], "openai")

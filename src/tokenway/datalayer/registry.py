@@ -135,7 +135,9 @@ class EndpointRegistry:
                     metrics_age=(
                         0.0
                         if not endpoint.has_metrics
-                        else None if scraped_at is None else now - scraped_at
+                        else None
+                        if scraped_at is None
+                        else now - scraped_at
                     ),
                     healthy=endpoint.ready if never_ejected else self._routable(endpoint, now),
                     in_flight=endpoint.in_flight,
@@ -217,7 +219,9 @@ class EndpointRegistry:
                     metrics_age=(
                         0.0
                         if not endpoint.has_metrics
-                        else None if scraped_at is None else now - scraped_at
+                        else None
+                        if scraped_at is None
+                        else now - scraped_at
                     ),
                     scrape_failures=endpoint.scrape_failures,
                     ejections=endpoint.health.ejections,

@@ -6,13 +6,10 @@ import asyncio
 import contextlib
 import logging
 import random
-import ssl
 import time
 from collections.abc import Callable
-from typing import Any
 
 import aiohttp
-from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from tokenway.auth.rego_policy import PolicyError
@@ -20,6 +17,7 @@ from tokenway.config.errors import ConfigError, ConfigIssue
 from tokenway.config.platform import PlatformConfig
 from tokenway.datalayer.registry import EndpointRegistry
 from tokenway.datalayer.scraper import MetricsScraper
+from tokenway.gateway.errors import GatewayError
 from tokenway.gateway.factory import build_state
 from tokenway.gateway.pipeline import Pipeline
 from tokenway.gateway.proxy import Forwarder
@@ -115,7 +113,8 @@ class Gateway:
         await self._stop_discovery()
         for stages in [*self._retired, self.stages]:
             await stages.authenticator.close()
-            await stages.limiter.close()
+            if stages.limiter is not None:
+                await stages.limiter.close()
         self._retired.clear()
         if self._scraper is not None:
             await self._scraper.stop()
@@ -138,7 +137,10 @@ class Gateway:
         self.pipeline.access_log.enabled = config.gateway.access_log
         # Requests in flight may still settle into the old limiter: close it at shutdown.
         await previous.stages.authenticator.close()
-        if stages.limiter.store is not previous.stages.limiter.store:
+        old_limiter = previous.stages.limiter
+        if old_limiter is not None and (
+            stages.limiter is None or stages.limiter.store is not old_limiter.store
+        ):
             self._retired.append(previous.stages)
         if watched_pools(config) != watched_pools(previous.config) and self._session is not None:
             await self._restart_discovery()
@@ -159,18 +161,9 @@ class Gateway:
             for name in state.pools
         )
 
-    def peer_uris(self, request: web.Request) -> tuple[str, ...]:
-        transport = request.transport
-        if transport is None:
-            return ()
-        ssl_object: ssl.SSLObject | None = transport.get_extra_info("ssl_object")
-        if ssl_object is None:
-            return ()
-        cert: dict[str, Any] | None = ssl_object.getpeercert()
-        if not cert:
-            return ()
-        return tuple(value for kind, value in cert.get("subjectAltName", ()) if kind == "URI")
-
     async def usage_report(self, team: str) -> dict[str, object]:
         """Current usage against the team's limits and budget (the admin endpoint)."""
-        return await self.stages.limiter.usage(team, [m.name for m in self.config.models])
+        limiter = self.stages.limiter
+        if limiter is None:
+            raise GatewayError(404, "no teams are configured", code="team_not_found")
+        return await limiter.usage(team, [m.name for m in self.config.models])

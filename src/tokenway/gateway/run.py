@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tokenway.auth.tls import server_ssl_context
 from tokenway.config.errors import ConfigError
 from tokenway.config.reload import ConfigWatcher
 from tokenway.gateway.gateway import Gateway
@@ -32,6 +33,17 @@ async def start_listener(
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=1024)
     await site.start()
     return runner, int(runner.addresses[0][1])
+
+
+def start_config_watcher(gateway: Gateway, path: Path) -> ConfigWatcher:
+    """Reload `gateway` when its platform file changes; rejected files are counted."""
+
+    def rejected(error: ConfigError) -> None:
+        gateway.metrics.config_reloads.labels("rejected").inc()
+
+    watcher = ConfigWatcher(path, gateway.reload, rejected)
+    watcher.start()
+    return watcher
 
 
 async def wait_for_signal() -> None:
@@ -55,15 +67,11 @@ async def serve_until_signal(
 ) -> None:
     """Start the gateway, watch its config file, serve until SIGINT/SIGTERM, then drain."""
     await gateway.start()
-    runner, bound = await start_listener(gateway, host, port)
-    watcher = None
-    if config_path is not None:
-
-        def rejected(error: ConfigError) -> None:
-            gateway.metrics.config_reloads.labels("rejected").inc()
-
-        watcher = ConfigWatcher(config_path, gateway.reload, rejected)
-        watcher.start()
+    tls = gateway.config.gateway.tls
+    runner, bound = await start_listener(
+        gateway, host, port, server_ssl_context(tls) if tls is not None else None
+    )
+    watcher = start_config_watcher(gateway, config_path) if config_path is not None else None
     try:
         if on_ready is not None:
             result = on_ready(bound)

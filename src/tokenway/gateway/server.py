@@ -7,6 +7,7 @@ import json
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from tokenway.auth.tls import peer_uri_sans
 from tokenway.gateway.context import InboundRequest
 from tokenway.gateway.errors import GatewayError
 from tokenway.gateway.gateway import Gateway
@@ -57,7 +58,9 @@ class GatewayApp:
                 headers=request.headers,
                 body=body,
                 peer=str(peer[0]) if peer else "",
-                peer_certificate_uris=gateway.peer_uris(request),
+                peer_certificate_uris=peer_uri_sans(
+                    request.transport.get_extra_info("peercert") if request.transport else None
+                ),
             )
             explain = request.headers.get(_EXPLAIN_HEADER, "").lower() in ("1", "true")
             prepared = await gateway.pipeline.prepare(inbound, explain=explain)

@@ -47,11 +47,13 @@ def build_stages(
     carry over (the memory store would otherwise start from zero).
     """
     store = None
-    if previous is not None and previous[0].limits_store == config.limits_store:
-        store = previous[1].limiter.store
+    old = previous[1].limiter if previous is not None else None
+    if old is not None and previous is not None and previous[0].limits_store == config.limits_store:
+        store = old.store
+    limiter = build_limiter(config, time.time, metrics.usage, store=store) if config.teams else None
     return Stages(
         authenticator=build_authenticator(config, metrics.authentication),
         authorizer=build_authorizer(config, metrics.authorization),
-        limiter=build_limiter(config, time.time, metrics.usage, store=store),
+        limiter=limiter,
         processors=build_chain(config, metrics.processors) if config.processors else None,
     )

@@ -24,7 +24,8 @@ class Stages:
 
     authenticator: Authenticator | OpenAuthenticator
     authorizer: Authorizer
-    limiter: Limiter
+    limiter: Limiter | None
+    """None when no team is configured: nothing to limit or charge."""
     processors: Chain | None = None
 
 

@@ -6,13 +6,11 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from tokenway.config.errors import ConfigError
-from tokenway.config.reload import ConfigWatcher
 from tokenway.gateway.extproc.bootstrap import HEALTH_CHECK_INTERVAL
 from tokenway.gateway.extproc.metrics import serve_metrics
 from tokenway.gateway.extproc.server import EppServer, start_epp
 from tokenway.gateway.gateway import Gateway
-from tokenway.gateway.run import wait_for_signal
+from tokenway.gateway.run import start_config_watcher, wait_for_signal
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +36,7 @@ async def serve_picker_until_signal(
         gateway.pipeline, _split(settings.listen), _split(settings.health_listen)
     )
     metrics_runner, metrics_port = await serve_metrics(gateway, *_split(settings.metrics_listen))
-    watcher = None
-    if config_path is not None:
-
-        def rejected(error: ConfigError) -> None:
-            gateway.metrics.config_reloads.labels("rejected").inc()
-
-        watcher = ConfigWatcher(config_path, gateway.reload, rejected)
-        watcher.start()
+    watcher = start_config_watcher(gateway, config_path) if config_path is not None else None
     try:
         if on_ready is not None:
             on_ready(picker, metrics_port)
