@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from tokenway.auth.principal import ANONYMOUS
 from tokenway.datalayer.endpoint import EndpointSnapshot
 from tokenway.gateway.context import InboundRequest, RequestContext, Usage
 from tokenway.gateway.errors import GatewayError
@@ -119,17 +118,14 @@ class Pipeline:
         explain: bool,
     ) -> Prepared:
         stages = state.stages
-        ctx.principal = (
-            stages.authenticator.authenticate(ctx.inbound) if stages.authenticator else ANONYMOUS
-        )
+        ctx.principal = stages.authenticator.authenticate(ctx.inbound)
         if stages.processors is not None:
             await stages.processors.run("pre-routing", ctx)
         ctx.route = route = state.router.resolve(ctx.model, self.rng)
-        if stages.authorizer is not None:
-            stages.authorizer.authorize(ctx)
+        stages.authorizer.authorize(ctx)
         if stages.processors is not None:
             await stages.processors.run("request", ctx)
-        reservation = await stages.limiter.reserve(ctx) if stages.limiter else None
+        reservation = await stages.limiter.reserve(ctx) if stages.limiter is not None else None
         ticket = None
         try:
             pool = state.pools[route.pool]

@@ -1,8 +1,9 @@
-"""The pluggable stages of the pipeline: one narrow protocol each.
+"""Narrow protocols for the pipeline stages that several implementations plug into.
 
-The pipeline calls them in the order of ARCHITECTURE.md "One request, one pipeline". Each
-packages' implementation is built from the platform file by `gateway.factory`; a stage raises
-`GatewayError` to reject, and never does I/O beyond its own store.
+The pipeline calls the stages in the order of ARCHITECTURE.md "One request, one pipeline"; a
+stage raises `GatewayError` to reject, and never does I/O beyond its own store. Identity,
+limits and processors have one implementation each (auth, admission.limits, processing) and
+are used through those classes directly.
 """
 
 from __future__ import annotations
@@ -10,15 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from tokenway.auth.principal import Principal
 from tokenway.datalayer.endpoint import EndpointSnapshot
-from tokenway.gateway.context import InboundRequest, RequestContext, Usage
-
-
-class Authenticator(Protocol):
-    def authenticate(self, request: InboundRequest) -> Principal:
-        """The caller's principal; raises GatewayError(401) when credentials are missing or bad."""
-        ...
+from tokenway.gateway.context import RequestContext, Usage
 
 
 class Authorizer(Protocol):
@@ -39,16 +33,6 @@ class Reservation(Protocol):
         ...
 
 
-class Limiter(Protocol):
-    async def reserve(self, ctx: RequestContext) -> Reservation:
-        """Admit against limits and budgets; raises GatewayError(429) with Retry-After."""
-        ...
-
-
-class ProcessorChain(Protocol):
-    async def run(self, phase: str, ctx: RequestContext) -> None:
-        """Run the processors of a phase ("pre-routing" or "request") in order on ctx."""
-        ...
 
 
 class AdmissionTicket(Protocol):

@@ -76,7 +76,7 @@ def _refresh(ctx: RequestContext) -> None:
 
 
 class Chain:
-    """The `ProcessorChain` of the pipeline, plus per-response filters for the proxy."""
+    """The processors of the pipeline's request phases, plus per-response filters for the proxy."""
 
     def __init__(
         self,
