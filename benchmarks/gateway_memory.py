@@ -100,7 +100,8 @@ def main() -> None:
     warm = next((s for s in samples if s["requests"] >= 50_000), samples[-1])
     report = {
         "command": "python benchmarks/gateway_memory.py "
-        f"--requests {args.requests} --concurrency {args.concurrency}",
+        f"--requests {args.requests} --minutes {args.minutes:g} "
+        f"--concurrency {args.concurrency} --slice {args.slice}",
         "backend": f"tokenway sim --profile instant ({SERVED})",
         "requests": served,
         "rss_start_mib": samples[0]["rss_mib"],
