@@ -116,7 +116,7 @@ def main() -> None:
     ax.plot([s["requests"] for s in samples], [s["rss_mib"] for s in samples], marker="o")
     ax.set_xlabel("requests served")
     ax.set_ylabel("gateway RSS (MiB)")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, max(s["rss_mib"] for s in samples) * 1.2)
     ax.set_title("tokenway gateway memory under sustained load")
     fig.tight_layout()
     fig.savefig(RESULTS / "gateway_memory.png", dpi=120)
