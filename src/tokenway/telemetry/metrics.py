@@ -15,30 +15,15 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from tokenway.gateway.context import RequestContext
+from tokenway.sim.stats import TTFT_BUCKETS as VLLM_TTFT_BUCKETS
 
 if TYPE_CHECKING:
     from tokenway.datalayer.registry import EndpointRegistry
     from tokenway.gateway.pipeline import ForwardOutcome
 
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
-TTFT_BUCKETS = (
-    0.001,
-    0.005,
-    0.01,
-    0.02,
-    0.04,
-    0.06,
-    0.08,
-    0.1,
-    0.25,
-    0.5,
-    0.75,
-    1.0,
-    2.5,
-    5.0,
-    7.5,
-    10.0,
-)
+# vLLM's own boundaries up to 10 s: gateway and model-server TTFT histograms line up in Grafana.
+TTFT_BUCKETS = tuple(b for b in VLLM_TTFT_BUCKETS if b <= 10.0)
 TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
 DURATION_BUCKETS = (
     0.01,
