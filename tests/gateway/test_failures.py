@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -159,8 +160,12 @@ async def test_client_disconnect_cancels_upstream() -> None:
 
 
 def _write(path: Path, config: dict[str, Any]) -> None:
+    _write_text(path, yaml.safe_dump(config))
+
+
+def _write_text(path: Path, text: str) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(config))
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 
@@ -175,23 +180,37 @@ async def test_hot_reload_under_load_drops_nothing(tmp_path: Path) -> None:
         _write(path, document)
         async with running_gateway(load_platform(path)) as gw:
             rejected: list[object] = []
+
+            def models() -> set[str]:
+                return {m.name for m in gw.gateway.config.models}
+
             watcher = ConfigWatcher(path, gw.gateway.reload, rejected.append, interval=0.02)
             watcher.start()
+
+            async def until(condition: Callable[[], bool]) -> None:
+                # The watcher polls every 20 ms; a busy loop may delay it, so wait for the
+                # outcome itself (bounded) instead of a fixed time.
+                for _ in range(500):
+                    if condition():
+                        return
+                    await asyncio.sleep(0.01)
+                raise AssertionError("the watcher never picked the file up")
 
             async def churn() -> None:
                 for round_ in range(6):
                     changed = json.loads(json.dumps(document))
-                    changed["models"].append(
-                        {"name": f"extra-{round_}", "pool": "sim", "model": BASE}
-                    )
+                    name = f"extra-{round_}"
+                    changed["models"].append({"name": name, "pool": "sim", "model": BASE})
                     changed["pools"][0]["scheduler"] = {
                         "profile": "least-in-flight" if round_ % 2 else "round-robin"
                     }
                     _write(path, changed)
-                    await asyncio.sleep(0.1)
+                    await until(lambda name=name: name in models())
                     if round_ == 3:
-                        path.write_text("models: [ {name: broken")  # invalid: must not apply
-                        await asyncio.sleep(0.1)
+                        # Invalid: reported, and the running configuration stays.
+                        _write_text(path, "models: [ {name: broken")
+                        await until(lambda: len(rejected) == 1)
+                        assert name in models()
 
             async with aiohttp.ClientSession() as http:
                 sem = asyncio.Semaphore(20)
@@ -208,5 +227,4 @@ async def test_hot_reload_under_load_drops_nothing(tmp_path: Path) -> None:
             await watcher.stop()
             assert statuses == [200] * 200
             assert len(rejected) == 1
-            names = {m.name for m in gw.gateway.config.models}
-            assert "extra-5" in names and "extra-3" not in names
+            assert "extra-5" in models() and "extra-3" not in models()
