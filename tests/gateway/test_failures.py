@@ -81,7 +81,11 @@ async def test_killed_replica_during_load() -> None:
             jobs = [
                 asyncio.create_task(_request(http, gw.url, stream=i % 2 == 0)) for i in range(30)
             ]
-            await asyncio.sleep(0.4)
+            # Kill it while streams are running on it, however slow the machine is today.
+            for _ in range(200):
+                if await _sim_running(http, victim_url) >= 2:
+                    break
+                await asyncio.sleep(0.02)
             victim.send_signal(signal.SIGKILL)
             victim.wait(timeout=10)
             results = await asyncio.wait_for(asyncio.gather(*jobs), timeout=60)
