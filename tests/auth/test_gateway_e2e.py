@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import openai
 import pytest
 from tests.admission.test_limits_redis import RedisServer
@@ -185,3 +186,20 @@ async def test_three_gateway_replicas_share_one_limit_through_redis() -> None:
                 await client.close()
     finally:
         redis_server.stop()
+
+
+async def test_a_team_reads_only_its_own_usage() -> None:
+    async with (
+        gateway([{"tokens": 200, "per": "minute"}]) as (gw, _),
+        aiohttp.ClientSession() as http,
+    ):
+
+        async def usage(team: str, key: str | None) -> tuple[int, dict[str, Any]]:
+            headers = {"authorization": f"Bearer {key}"} if key else {}
+            async with http.get(f"{gw.url}/admin/usage/{team}", headers=headers) as resp:
+                return resp.status, await resp.json()
+
+        status, report = await usage("search", SEARCH_KEY)
+        assert status == 200 and report["limits"][0]["limit"] == "200 total tokens/minute"
+        assert (await usage("search", ADS_KEY))[0] == 403
+        assert (await usage("search", None))[0] == 401

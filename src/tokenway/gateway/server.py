@@ -39,6 +39,21 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _inbound(request: web.Request, body: bytes) -> InboundRequest:
+    transport = request.transport
+    peer = transport.get_extra_info("peername") if transport else None
+    return InboundRequest(
+        method=request.method,
+        path=request.path,
+        headers=request.headers,
+        body=body,
+        peer=str(peer[0]) if peer else "",
+        peer_certificate_uris=peer_uri_sans(
+            transport.get_extra_info("peercert") if transport else None
+        ),
+    )
+
+
 class GatewayApp:
     """HTTP handlers over a Gateway; nothing here decides anything."""
 
@@ -50,18 +65,7 @@ class GatewayApp:
         started = gateway.clock()
         limit = gateway.pipeline.state.config.gateway.max_request_bytes
         try:
-            body = await _read_body(request, limit)
-            peer = request.transport.get_extra_info("peername") if request.transport else None
-            inbound = InboundRequest(
-                method=request.method,
-                path=request.path,
-                headers=request.headers,
-                body=body,
-                peer=str(peer[0]) if peer else "",
-                peer_certificate_uris=peer_uri_sans(
-                    request.transport.get_extra_info("peercert") if request.transport else None
-                ),
-            )
+            inbound = _inbound(request, await _read_body(request, limit))
             explain = request.headers.get(_EXPLAIN_HEADER, "").lower() in ("1", "true")
             prepared = await gateway.pipeline.prepare(inbound, explain=explain)
         except GatewayError as exc:
@@ -91,6 +95,10 @@ class GatewayApp:
     async def usage(self, request: web.Request) -> web.Response:
         team = request.match_info["team"]
         try:
+            # A team sees its own usage: the caller is identified like any API request.
+            principal = self.gateway.stages.authenticator.authenticate(_inbound(request, b""))
+            if principal.team != team:
+                raise GatewayError(403, "a team can only read its own usage", code="forbidden")
             report = await self.gateway.usage_report(team)
         except GatewayError as exc:
             return error_response(exc)
