@@ -44,7 +44,7 @@ SERVED = "meta-llama/Llama-3.1-8B-Instruct"
 MASTER_KEY = "sk-bench-0000"
 PEERS = {
     "litellm": ("litellm", "litellm[proxy]==1.108.7"),
-    "vllm-router": ("vllm-router", "vllm-router"),
+    "vllm-router": ("vllm-router", "vllm-router==0.1.17"),
 }
 WRK_SCRIPT = r"""
 wrk.method = "POST"

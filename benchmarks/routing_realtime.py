@@ -17,8 +17,9 @@ share of the requests (from the replicas' /metrics before and after each window)
 
     .venv/bin/python benchmarks/routing_realtime.py [--rate 4] [--duration 60]
 
-Writes benchmarks/results/routing_realtime.json and routing_realtime.png. vllm-router is taken
-from /work/peers/vllm-router (or --vllm-router PATH); without it only the gateway is measured.
+Writes benchmarks/results/routing_realtime.json and routing_realtime.png. vllm-router is
+installed on first use into --peers (as benchmarks/gateway_throughput.py does); with
+--skip-peers only the gateway is measured.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ import matplotlib.pyplot as plt
 from prometheus_client.parser import text_string_to_metric_families
 from rich.progress import Progress
 
+from gateway_throughput import peer_bin, wait_http
 from tokenway.bench.client import BenchClient, ClientOptions, Target
 from tokenway.bench.datasets import SharedPrefix, fixed
 from tokenway.bench.load import RateStage, rate_workload
@@ -60,7 +62,6 @@ ROUNDS = 2
 BASELINE = "round-robin"
 GATEWAY_PROFILES = ("round-robin", "default", "tokenway")
 ROUTER_POLICIES = ("cache_aware", "round_robin")
-DEFAULT_ROUTER = Path("/work/peers/vllm-router/bin/vllm-router")
 COUNTERS = ("vllm:prefix_cache_hits", "vllm:prefix_cache_queries", "vllm:request_success")
 
 
@@ -80,19 +81,6 @@ def free_port(span: int = 1) -> int:
             continue
         return base
     raise RuntimeError("no free port range")
-
-
-def wait_http(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status < 500:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not come up")
 
 
 @contextmanager
@@ -259,7 +247,8 @@ def main() -> None:
     parser.add_argument("--question-tokens", type=int, default=64)
     parser.add_argument("--output-tokens", type=int, default=128)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--vllm-router", type=Path, default=DEFAULT_ROUTER)
+    parser.add_argument("--peers", type=Path, default=Path(__file__).parent / ".peers")
+    parser.add_argument("--skip-peers", action="store_true", help="only the gateway profiles")
     args = parser.parse_args()
 
     data = SharedPrefix(
@@ -300,13 +289,14 @@ def main() -> None:
                 )
             )  # fmt: skip
             targets[profile] = f"http://127.0.0.1:{port}"
-        if args.vllm_router.exists():
+        if not args.skip_peers:
+            router = peer_bin(args.peers, "vllm-router")
             for policy in ROUTER_POLICIES:
                 port, metrics = free_port(), free_port()
                 stack.enter_context(
                     process(
                         [
-                            str(args.vllm_router), "--host", "127.0.0.1", "--port", str(port),
+                            str(router), "--host", "127.0.0.1", "--port", str(port),
                             "--worker-urls", *(f"http://127.0.0.1:{p}" for p in replicas),
                             "--policy", policy, "--prometheus-host", "127.0.0.1",
                             "--prometheus-port", str(metrics),
@@ -317,8 +307,6 @@ def main() -> None:
                     )
                 )  # fmt: skip
                 targets[f"vllm-router-{policy.replace('_', '-')}"] = f"http://127.0.0.1:{port}"
-        else:
-            print(f"{args.vllm_router} not found: measuring the gateway only", flush=True)
         # Let every gateway scrape the replicas' metrics before the first request.
         time.sleep(2.0)
         results = asyncio.run(measure(targets, replicas, requests, args.duration))
