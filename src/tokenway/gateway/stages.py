@@ -33,8 +33,6 @@ class Reservation(Protocol):
         ...
 
 
-
-
 class AdmissionTicket(Protocol):
     def release(self) -> None:
         """The request no longer occupies a dispatch slot."""
