@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -30,6 +29,7 @@ from tokenway.datalayer.endpoint import EndpointMetrics, EndpointSnapshot
 from tokenway.datalayer.parsers import parser_for
 from tokenway.datalayer.registry import EndpointRegistry
 from tokenway.datalayer.scraper import MetricsScraper
+from tokenway.net.http_client import HttpClient
 
 FIXTURES = Path(__file__).parent.parent / "tests" / "datalayer" / "fixtures"
 RESULTS = Path(__file__).parent / "results" / "datalayer.json"
@@ -138,7 +138,8 @@ async def bench_scrape(seconds: float) -> dict[str, float]:
         registry = EndpointRegistry(time.monotonic)
         registry.set_pool("fleet", urls, "vllm")
         scraped: dict[str, float] = {}
-        async with aiohttp.ClientSession() as session:
+        session = HttpClient()
+        try:
             scraper = MetricsScraper(registry, session, interval=INTERVAL)
             await scraper.scrape_once()
             counted = 0
@@ -156,6 +157,8 @@ async def bench_scrape(seconds: float) -> dict[str, float]:
             ages = [s.metrics_age or 0.0 for s in registry.snapshots("fleet")]
             ready = sum(s.healthy for s in registry.snapshots("fleet"))
             await scraper.stop()
+        finally:
+            await session.close()
     finally:
         fleet.terminate()
         fleet.join(10)

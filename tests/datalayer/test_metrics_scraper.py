@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aiohttp import web
 from tests.conftest import free_port
@@ -15,6 +15,7 @@ from tests.conftest import free_port
 from tokenway.datalayer.endpoint import EndpointSnapshot
 from tokenway.datalayer.registry import EndpointRegistry
 from tokenway.datalayer.scraper import MetricsScraper
+from tokenway.net.http_client import HttpClient
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -80,9 +81,12 @@ async def servers() -> AsyncIterator[Servers]:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
+async def session() -> AsyncIterator[HttpClient]:
+    client = HttpClient()
+    try:
         yield client
+    finally:
+        await client.close()
 
 
 @pytest.fixture
@@ -105,7 +109,7 @@ def snapshot(registry: EndpointRegistry, url: str, pool: str = "p") -> EndpointS
 
 
 async def test_scrapes_every_engine_at_its_path(
-    servers: Servers, session: aiohttp.ClientSession, registry: EndpointRegistry
+    servers: Servers, session: HttpClient, registry: EndpointRegistry
 ) -> None:
     vllm = await servers("vllm.prom")
     sglang = await servers("sglang.prom")
@@ -132,7 +136,7 @@ async def test_scrapes_every_engine_at_its_path(
 
 
 async def test_failed_scrapes_make_unready_and_a_good_one_recovers(
-    servers: Servers, session: aiohttp.ClientSession, registry: EndpointRegistry
+    servers: Servers, session: HttpClient, registry: EndpointRegistry
 ) -> None:
     server = await servers("vllm.prom")
     nobody = f"http://127.0.0.1:{free_port()}"
@@ -156,7 +160,7 @@ async def test_failed_scrapes_make_unready_and_a_good_one_recovers(
 
 
 async def test_the_loop_follows_changes_and_endpoint_churn(
-    servers: Servers, session: aiohttp.ClientSession, registry: EndpointRegistry
+    servers: Servers, session: HttpClient, registry: EndpointRegistry
 ) -> None:
     first = await servers("vllm.prom")
     second = await servers("llamacpp.prom")
@@ -181,7 +185,7 @@ async def test_the_loop_follows_changes_and_endpoint_churn(
 
 
 async def test_a_slow_endpoint_has_one_scrape_in_flight(
-    servers: Servers, session: aiohttp.ClientSession, registry: EndpointRegistry
+    servers: Servers, session: HttpClient, registry: EndpointRegistry
 ) -> None:
     slow = await servers("vllm.prom")
     fast = await servers("vllm.prom")
@@ -202,7 +206,7 @@ async def test_a_slow_endpoint_has_one_scrape_in_flight(
 
 
 async def test_a_scrape_past_the_timeout_fails(
-    servers: Servers, session: aiohttp.ClientSession, registry: EndpointRegistry
+    servers: Servers, session: HttpClient, registry: EndpointRegistry
 ) -> None:
     server = await servers("vllm.prom")
     server.gate = asyncio.Event()
@@ -218,7 +222,7 @@ async def test_a_scrape_past_the_timeout_fails(
 
 
 async def test_stop_cancels_scrapes_in_flight_and_start_is_guarded(
-    servers: Servers, session: aiohttp.ClientSession, registry: EndpointRegistry
+    servers: Servers, session: HttpClient, registry: EndpointRegistry
 ) -> None:
     server = await servers("vllm.prom")
     server.gate = asyncio.Event()
@@ -245,7 +249,7 @@ def test_interval_and_timeout_must_be_positive(registry: EndpointRegistry) -> No
 
 
 async def test_scrapes_the_simulated_vllm_replica(
-    session: aiohttp.ClientSession, registry: EndpointRegistry
+    session: HttpClient, registry: EndpointRegistry
 ) -> None:
     from tokenway.sim.server import ReplicaConfig, SimServer
 
@@ -266,11 +270,15 @@ async def test_scrapes_the_simulated_vllm_replica(
             "max_tokens": 30,
             "stream": True,
         }
-        async with session.post(url + "/v1/chat/completions", json=body) as response:
-            await response.content.readline()
+        response = await session.request(
+            "POST", url + "/v1/chat/completions", body=json.dumps(body).encode()
+        )
+        try:
+            await anext(response.chunks())
             await scraper.scrape_once()
             busy = snapshot(registry, url).metrics
-            await response.read()
+        finally:
+            response.close()
         assert busy.running == 1
         assert busy.running_loras == {"sql-lora"}
         assert busy.kv_usage > 0

@@ -1,19 +1,26 @@
-"""The HTTP edge: one aiohttp session per target, streaming OpenAI requests, measured."""
+"""The HTTP edge: one pooled HTTP client per target, streaming OpenAI requests, measured."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-import aiohttp
 import orjson
 
 from tokenway.bench.datasets.text import estimate_tokens
 from tokenway.bench.record import RequestRecord
 from tokenway.bench.sse import DONE, SseSplitter, parse_chunk
 from tokenway.bench.workload import WorkloadRequest
+from tokenway.net.http_client import (
+    ClientError,
+    ConnectError,
+    ConnectionClosed,
+    HttpClient,
+    Response,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,16 +97,8 @@ class BenchClient:
         headers = {"Content-Type": "application/json", **dict(target.headers)}
         if target.api_key:
             headers["Authorization"] = f"Bearer {target.api_key}"
-        connector = aiohttp.TCPConnector(
-            limit=options.max_connections, limit_per_host=0, ttl_dns_cache=300
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=options.timeout),
-            skip_auto_headers=("User-Agent",),
-            auto_decompress=False,
-        )
+        self._headers = headers
+        self._client = HttpClient(max_connections=options.max_connections)
         self._chat_url = f"{target.base}/v1/chat/completions"
         self._completion_url = f"{target.base}/v1/completions"
 
@@ -111,11 +110,15 @@ class BenchClient:
     async def _served_model(self) -> str:
         """The first model the target lists, so `--model` can be left out for one-model servers."""
         try:
-            url = f"{self.target.base}/v1/models"
-            timeout = aiohttp.ClientTimeout(total=min(10.0, self.options.timeout))
-            async with self._session.get(url, timeout=timeout) as response:
-                listing = await response.json() if response.status == 200 else {}
-        except (aiohttp.ClientError, TimeoutError, ValueError):
+            async with asyncio.timeout(min(10.0, self.options.timeout)):
+                response = await self._client.request(
+                    "GET", f"{self.target.base}/v1/models", headers=self._headers
+                )
+                try:
+                    listing = orjson.loads(await response.read()) if response.status == 200 else {}
+                finally:
+                    response.close()
+        except (ClientError, TimeoutError, ValueError):
             return ""
         models = listing.get("data") if isinstance(listing, dict) else None
         if isinstance(models, list) and models and isinstance(models[0], dict):
@@ -125,7 +128,7 @@ class BenchClient:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self._session.close()
+        await self._client.close()
 
     def now(self) -> float:
         return time.monotonic() - self.origin
@@ -140,39 +143,46 @@ class BenchClient:
             start=self.now(),
             input_tokens=_prompt_tokens(request),
         )
-        headers = dict(request.headers)
+        headers = {**self._headers, **dict(request.headers)}
         if request.tenant and request.tenant != "default":
             headers[self.options.tenant_header] = request.tenant
         url = self._chat_url if request.messages else self._completion_url
         data = orjson.dumps(request_body(request, self.options, self.model))
         try:
-            async with self._session.post(url, data=data, headers=headers) as response:
-                record.status = response.status
-                if response.status != 200:
-                    record.error = f"http_{response.status}"
-                    record.error_message = _error_message(await response.read())
-                elif self.options.stream:
-                    await self._read_stream(response, record)
-                else:
-                    self._read_body(orjson.loads(await response.read()), record)
+            async with asyncio.timeout(self.options.timeout):
+                response = await self._client.request("POST", url, headers=headers, body=data)
+                try:
+                    await self._read_response(response, record)
+                finally:
+                    response.close()
         except TimeoutError:
             record.error = "timeout"
             record.error_message = f"no complete answer within {self.options.timeout:g}s"
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+        except (ConnectError, ConnectionClosed, OSError) as exc:
             record.error = "connection"
             record.error_message = str(exc) or type(exc).__name__
-        except (ValueError, aiohttp.ClientError) as exc:
+        except (ValueError, ClientError) as exc:
             record.error = "protocol"
             record.error_message = str(exc)[:200] or type(exc).__name__
         record.end = self.now()
         return record
 
-    async def _read_stream(self, response: aiohttp.ClientResponse, record: RequestRecord) -> None:
+    async def _read_response(self, response: Response, record: RequestRecord) -> None:
+        record.status = response.status
+        if response.status != 200:
+            record.error = f"http_{response.status}"
+            record.error_message = _error_message(await response.read())
+        elif self.options.stream:
+            await self._read_stream(response, record)
+        else:
+            self._read_body(orjson.loads(await response.read()), record)
+
+    async def _read_stream(self, response: Response, record: RequestRecord) -> None:
         splitter = SseSplitter()
         usage: dict[str, Any] | None = None
         chunks = 0
         done = False
-        async for data in response.content.iter_any():
+        async for data in response.chunks():
             arrived = self.now()
             for payload in splitter.feed(data):
                 if payload == DONE:

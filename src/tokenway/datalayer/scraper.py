@@ -13,10 +13,9 @@ import asyncio
 import contextlib
 import logging
 
-import aiohttp
-
 from tokenway.datalayer.parsers import parser_for
 from tokenway.datalayer.registry import EndpointRegistry
+from tokenway.net.http_client import ClientError, HttpClient
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,7 @@ class MetricsScraper:
     def __init__(
         self,
         registry: EndpointRegistry,
-        session: aiohttp.ClientSession,
+        client: HttpClient,
         *,
         interval: float = 0.05,
         timeout: float = 1.0,
@@ -38,9 +37,9 @@ class MetricsScraper:
         if interval <= 0 or timeout <= 0:
             raise ValueError("interval and timeout must be positive")
         self._registry = registry
-        self._session = session
+        self._client = client
         self._interval = interval
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = timeout
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -94,14 +93,14 @@ class MetricsScraper:
     async def _scrape(self, url: str, engine: str, path: str) -> None:
         parser = parser_for(engine)
         try:
-            async with self._session.get(
-                url + path, headers=_ACCEPT, timeout=self._timeout, allow_redirects=False
-            ) as response:
-                if response.status != 200:
-                    raise aiohttp.ClientResponseError(
-                        response.request_info, (), status=response.status
-                    )
-                body = await response.read()
+            async with asyncio.timeout(self._timeout):
+                response = await self._client.request("GET", url + path, headers=_ACCEPT)
+                try:
+                    if response.status != 200:
+                        raise ClientError(f"the metrics endpoint answered {response.status}")
+                    body = await response.read()
+                finally:
+                    response.close()
             metrics = parser.parse(body.decode("utf-8", errors="replace"))
         except asyncio.CancelledError:
             raise

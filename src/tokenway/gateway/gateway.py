@@ -9,7 +9,6 @@ import random
 import time
 from collections.abc import Callable
 
-import aiohttp
 from prometheus_client import CollectorRegistry
 
 from tokenway.auth.rego_policy import PolicyError
@@ -24,6 +23,7 @@ from tokenway.gateway.proxy import Forwarder
 from tokenway.gateway.stage_factory import StageMetrics, build_stages
 from tokenway.gateway.state import GatewayState, Stages
 from tokenway.kube.discovery import discover, watched_pools
+from tokenway.net.http_client import HttpClient
 from tokenway.telemetry.access_log import AccessLog
 from tokenway.telemetry.metrics import GatewayMetrics
 
@@ -52,7 +52,7 @@ class Gateway:
         self.pipeline = Pipeline(
             state, self.metrics, AccessLog(config.gateway.access_log), clock, self.rng
         )
-        self._session: aiohttp.ClientSession | None = None
+        self._client: HttpClient | None = None
         self._scraper: MetricsScraper | None = None
         self._forwarder: Forwarder | None = None
         self._discovery: asyncio.Task[None] | None = None
@@ -78,17 +78,12 @@ class Gateway:
         return self._forwarder
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(
-            limit=0, ttl_dns_cache=300, keepalive_timeout=60, enable_cleanup_closed=True
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",)
-        )
-        self._forwarder = Forwarder(self._session, self.pipeline, self.clock)
+        self._client = HttpClient()
+        self._forwarder = Forwarder(self._client, self.pipeline, self.clock)
         settings = self.config.gateway
         self._scraper = MetricsScraper(
             self.registry,
-            self._session,
+            self._client,
             interval=settings.metrics_interval,
         )
         self._scraper.start()
@@ -118,8 +113,8 @@ class Gateway:
         self._retired.clear()
         if self._scraper is not None:
             await self._scraper.stop()
-        if self._session is not None:
-            await self._session.close()
+        if self._client is not None:
+            await self._client.close()
 
     async def reload(self, config: PlatformConfig) -> None:
         """Apply a validated configuration; requests in flight finish under the old one.
@@ -142,7 +137,7 @@ class Gateway:
             stages.limiter is None or stages.limiter.store is not old_limiter.store
         ):
             self._retired.append(previous.stages)
-        if watched_pools(config) != watched_pools(previous.config) and self._session is not None:
+        if watched_pools(config) != watched_pools(previous.config) and self._client is not None:
             await self._restart_discovery()
         self.metrics.config_reloads.labels("applied").inc()
         log.info(

@@ -12,7 +12,6 @@ import json
 from collections.abc import Callable
 from functools import partial
 
-import aiohttp
 from aiohttp import web
 
 from tokenway.datalayer.endpoint import EndpointSnapshot
@@ -20,8 +19,9 @@ from tokenway.gateway.answer_filter import AnswerFilter
 from tokenway.gateway.errors import GatewayError
 from tokenway.gateway.observe import ResponseObserver
 from tokenway.gateway.pipeline import ForwardOutcome, Pipeline, Prepared
+from tokenway.net.http_client import ClientError, HttpClient, Response
 
-_UPSTREAM_ERRORS = (aiohttp.ClientError, ConnectionError, OSError)
+_UPSTREAM_ERRORS = (ClientError, ConnectionError, OSError)
 
 
 class _Attempt(Exception):
@@ -47,12 +47,10 @@ def _stream_error_event(message: str, status: int) -> bytes:
 
 
 class Forwarder:
-    """Sends prepared requests upstream with a shared, pooled aiohttp client."""
+    """Sends prepared requests upstream with the shared, pooled HTTP client."""
 
-    def __init__(
-        self, session: aiohttp.ClientSession, pipeline: Pipeline, clock: Callable[[], float]
-    ) -> None:
-        self.session = session
+    def __init__(self, client: HttpClient, pipeline: Pipeline, clock: Callable[[], float]) -> None:
+        self.client = client
         self.pipeline = pipeline
         self.clock = clock
 
@@ -69,9 +67,7 @@ class Forwarder:
     async def forward(self, request: web.Request, prepared: Prepared) -> web.StreamResponse:
         settings = prepared.state.config.gateway
         attempts = prepared.decision.endpoints[: 1 + settings.retries.before_first_byte]
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=settings.timeouts.connect, sock_read=settings.timeouts.idle
-        )
+        timeouts = settings.timeouts
         headers = {
             **prepared.upstream_headers,
             "content-type": "application/json",
@@ -86,13 +82,15 @@ class Forwarder:
             try:
                 started = self.clock()
                 try:
-                    async with asyncio.timeout(settings.timeouts.first_byte):
-                        upstream = await self.session.post(
-                            endpoint.url + prepared.ctx.inbound.path,
-                            data=prepared.upstream_body,
-                            headers=headers,
-                            timeout=timeout,
-                        )
+                    upstream = await self.client.request(
+                        "POST",
+                        endpoint.url + prepared.ctx.inbound.path,
+                        headers=headers,
+                        body=prepared.upstream_body,
+                        connect_timeout=timeouts.connect,
+                        first_byte_timeout=timeouts.first_byte,
+                        idle_timeout=timeouts.idle,
+                    )
                 except TimeoutError:
                     raise _Attempt(504, "the model server did not answer in time") from None
                 except _UPSTREAM_ERRORS as exc:
@@ -100,7 +98,7 @@ class Forwarder:
                         502, f"cannot reach the model server: {type(exc).__name__}"
                     ) from None
                 if upstream.status >= 500:
-                    upstream.release()
+                    upstream.close()
                     raise _Attempt(502, f"the model server answered {upstream.status}")
                 ok = True
                 return await self._relay(request, prepared, endpoint, upstream, started, retries)
@@ -125,7 +123,7 @@ class Forwarder:
         request: web.Request,
         prepared: Prepared,
         endpoint: EndpointSnapshot,
-        upstream: aiohttp.ClientResponse,
+        upstream: Response,
         started: float,
         retries: int,
     ) -> web.StreamResponse:
@@ -159,7 +157,7 @@ class Forwarder:
                     status=upstream.status,
                     body=body,
                     headers=self._response_headers(prepared, endpoint),
-                    content_type=upstream.content_type,
+                    content_type=upstream.content_type or "application/octet-stream",
                 )
                 return response
             response = web.StreamResponse(
@@ -170,7 +168,7 @@ class Forwarder:
             await response.prepare(request)
             keep_usage = prepared.ctx.client_wants_usage
             try:
-                async for chunk in upstream.content.iter_any():
+                async for chunk in upstream.chunks():
                     events = observer.feed(chunk, self.clock())
                     if not events:
                         continue
