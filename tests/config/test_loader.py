@@ -54,6 +54,8 @@ def test_unknown_keys_and_pools_are_rejected() -> None:
         parse_platform("gateway:\n  lisen: 1.2.3.4:5\n")
     with pytest.raises(ConfigError, match="unknown pool 'nope'"):
         parse_platform("models:\n  - {name: m, pool: nope}\n")
+    with pytest.raises(ConfigError, match=r"objectives: duplicate names \['batch'\]"):
+        parse_platform("objectives:\n  - {name: batch, priority: -1}\n  - {name: batch}\n")
 
 
 def test_invalid_yaml_reports_line() -> None:

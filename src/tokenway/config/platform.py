@@ -10,6 +10,7 @@ from tokenway.config.deployments import Deployments
 from tokenway.config.gateway import GatewaySettings
 from tokenway.config.limits_store import LimitsStoreSettings
 from tokenway.config.models import ModelSpec
+from tokenway.config.objectives import Objectives
 from tokenway.config.observability import ObservabilitySettings
 from tokenway.config.picker import PickerSettings
 from tokenway.config.pools import PoolSpec
@@ -31,6 +32,7 @@ class PlatformConfig(Section):
     gateway: GatewaySettings = GatewaySettings()
     pools: list[PoolSpec] = []
     models: list[ModelSpec] = []
+    objectives: Objectives = []
     deployments: Deployments = []
     queues: Queues = []
     observability: ObservabilitySettings = ObservabilitySettings()
@@ -49,6 +51,10 @@ class PlatformConfig(Section):
             problems.append(f"pools: duplicate names {dup}")
         if dup := _duplicates([m.name for m in self.models]):
             problems.append(f"models: duplicate names {dup}")
+        if dup := _duplicates([o.name for o in self.objectives]):
+            problems.append(f"objectives: duplicate names {dup}")
+        if clash := sorted({o.name for o in self.objectives} & {m.name for m in self.models}):
+            problems.append(f"objectives: names also used by models {clash}")
         pools = {p.name for p in self.pools}
         for model in self.models:
             if model.pool not in pools:

@@ -22,6 +22,9 @@ class InboundRequest:
     """The client's address."""
     peer_certificate_uris: tuple[str, ...] = ()
     """URI SANs of a verified mTLS client certificate (X.509-SVID), if any."""
+    via_gateway: bool = False
+    """A gateway in front owns the x-gateway-* request headers (the Envoy picker), so they are
+    trusted; the standalone proxy takes them from clients and trusts them less."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,4 +70,5 @@ def build_state(
         pools=pools,
         stages=stages,
         registry=registry,
+        objectives={o.name: o.priority for o in config.objectives},
     )

@@ -19,6 +19,7 @@ from tokenway.datalayer.endpoint import EndpointSnapshot
 from tokenway.gateway.context import InboundRequest, RequestContext, Usage
 from tokenway.gateway.errors import GatewayError
 from tokenway.gateway.parse import parse_request
+from tokenway.gateway.request_hints import apply_request_hints
 from tokenway.gateway.stages import AdmissionTicket, Reservation
 from tokenway.gateway.state import GatewayState
 from tokenway.scheduling.request import Decision, SchedulingRequest
@@ -121,7 +122,15 @@ class Pipeline:
         ctx.principal = stages.authenticator.authenticate(ctx.inbound)
         if stages.processors is not None:
             await stages.processors.run("pre-routing", ctx)
-        ctx.route = route = state.router.resolve(ctx.model, self.rng)
+        route = state.router.resolve(ctx.model, self.rng)
+        ctx.route = route = apply_request_hints(
+            route,
+            ctx.headers,
+            state.objectives,
+            via_gateway=ctx.inbound.via_gateway,
+            base_model=state.base_model(route.pool),
+            annotations=ctx.annotations,
+        )
         stages.authorizer.authorize(ctx)
         if stages.processors is not None:
             await stages.processors.run("request", ctx)

@@ -46,6 +46,8 @@ class GatewayState:
     stages: Stages
     registry: EndpointRegistry
     """Shared by every state: endpoint health and metrics outlive configuration changes."""
+    objectives: dict[str, int]
+    """Objective name -> priority (the `objectives:` section)."""
 
     def base_model(self, pool: str) -> str | None:
         return self.pools[pool].base_model

@@ -245,3 +245,27 @@ async def test_a_stream_closed_before_the_response_still_settles(picker) -> None
         if s.name == "tokenway_requests_total"
     }
     assert statuses == {"499"}
+
+
+async def test_objective_and_rewrite_headers_from_the_gateway_are_honoured() -> None:
+    platform = config().model_dump(by_alias=True)
+    platform["objectives"] = [{"name": "batch", "priority": -1}]
+    gateway = Gateway(PlatformConfig.model_validate(platform), clock=lambda: NOW)
+    for url in ENDPOINTS:  # every endpoint saturated: sheddable traffic gets 429
+        gateway.registry.update_metrics(url, EndpointMetrics(waiting=50, scraped_at=NOW))
+    server = await start_epp(gateway.pipeline, ("127.0.0.1", 0), ("127.0.0.1", 0))
+    try:
+        body = json.dumps(chat()).encode()
+        extra = {"x-gateway-model-name-rewrite": "served-m-v2"}
+        routed = await exchange(server, [headers_message(**extra), *body_messages(body)], 3)
+        rewritten = json.loads(
+            b"".join(
+                r.request_body.response.body_mutation.streamed_response.body for r in routed[1:]
+            )
+        )
+        assert rewritten["model"] == "served-m-v2"
+        extra = {"x-gateway-inference-objective": "batch"}
+        (shed,) = await exchange(server, [headers_message(**extra), *body_messages(body)], 1)
+        assert shed.immediate_response.status.code == 429
+    finally:
+        await server.stop(grace=0)

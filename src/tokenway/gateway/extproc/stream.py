@@ -146,6 +146,7 @@ class ExtProcStream:
             headers=self._headers,
             body=self._body.getvalue(),
             peer=self._headers.get("x-forwarded-for", "").split(",", 1)[0].strip(),
+            via_gateway=True,
         )
         try:
             if self._subset is not None and not self._subset:
