@@ -7,7 +7,8 @@ per rate, interleaved:
 - tokenway: the real bench client and rate-stage scheduler (`BenchClient`, `run_rate_stage`)
   with full measurement (SSE parse, token times, usage, records);
 - baseline: a bare aiohttp loop on the same event loop type that posts the same bodies at the
-  same times and only drains each stream (no parsing, no records): the floor of any Python client.
+  same times and only drains each stream (no parsing, no records): what the common Python HTTP
+  client costs before any measuring.
 
 A rate is sustained when the p99 scheduling lag (actual send - intended send) stays under 5 ms,
 every request succeeds and the answers keep pace (answered/offered >= 0.95). Reported: the
