@@ -97,7 +97,8 @@ async def exchange(
         call = pb_grpc.ExternalProcessorStub(channel).Process()
         for message in messages:
             await call.write(message)
-        responses = [await call.read() for _ in range(expect)]
+        async with asyncio.timeout(10):  # a missing answer fails the test instead of hanging
+            responses = [await call.read() for _ in range(expect)]
         await call.done_writing()
         return responses
 
@@ -251,19 +252,21 @@ async def test_objective_and_rewrite_headers_from_the_gateway_are_honoured() -> 
     platform = config().model_dump(by_alias=True)
     platform["objectives"] = [{"name": "batch", "priority": -1}]
     gateway = Gateway(PlatformConfig.model_validate(platform), clock=lambda: NOW)
-    for url in ENDPOINTS:  # every endpoint saturated: sheddable traffic gets 429
-        gateway.registry.update_metrics(url, EndpointMetrics(waiting=50, scraped_at=NOW))
+    for url in ENDPOINTS:
+        gateway.registry.update_metrics(url, EndpointMetrics(scraped_at=NOW))
     server = await start_epp(gateway.pipeline, ("127.0.0.1", 0), ("127.0.0.1", 0))
     try:
         body = json.dumps(chat()).encode()
         extra = {"x-gateway-model-name-rewrite": "served-m-v2"}
-        routed = await exchange(server, [headers_message(**extra), *body_messages(body)], 3)
+        routed = await exchange(server, [headers_message(**extra), *body_messages(body)], 2)
         rewritten = json.loads(
             b"".join(
                 r.request_body.response.body_mutation.streamed_response.body for r in routed[1:]
             )
         )
         assert rewritten["model"] == "served-m-v2"
+        for url in ENDPOINTS:  # every endpoint saturated: sheddable traffic gets 429
+            gateway.registry.update_metrics(url, EndpointMetrics(waiting=50, scraped_at=NOW))
         extra = {"x-gateway-inference-objective": "batch"}
         (shed,) = await exchange(server, [headers_message(**extra), *body_messages(body)], 1)
         assert shed.immediate_response.status.code == 429
