@@ -373,3 +373,21 @@ async def test_max_connections_bounds_requests_in_flight(aiohttp_server: str) ->
         second.close()
     finally:
         await client.close()
+
+
+async def test_a_slow_reader_does_not_trip_the_idle_timeout(aiohttp_server: str) -> None:
+    client = HttpClient()
+    size = 4 * 1024 * 1024
+    try:
+        response = await client.request(
+            "GET", aiohttp_server + f"/big?size={size}", idle_timeout=0.2
+        )
+        total = 0
+        async for chunk in response.chunks():
+            total += len(chunk)
+            if total < 1024 * 1024:
+                await asyncio.sleep(0.5)  # reading paused far longer than the idle timeout
+        response.close()
+    finally:
+        await client.close()
+    assert total == size

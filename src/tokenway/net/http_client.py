@@ -235,6 +235,9 @@ class _Connection(asyncio.Protocol):
         idle = self._idle_timeout
         if idle is None or self._response is None:
             return
+        if self.paused:
+            # Our reader is the slow side, not the server: silence does not count meanwhile.
+            self._last_data = self._loop.time()
         silent = self._loop.time() - self._last_data
         if silent >= idle:
             self._error(TimeoutError(f"no response bytes for {idle:g}s"))
