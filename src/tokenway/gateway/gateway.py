@@ -26,6 +26,7 @@ from tokenway.kube.discovery import discover, watched_pools
 from tokenway.net.http_client import HttpClient
 from tokenway.telemetry.access_log import AccessLog
 from tokenway.telemetry.metrics import GatewayMetrics
+from tokenway.telemetry.tracing import RequestTracer, otlp_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class Gateway:
         self._scraper.start()
         self._start_discovery()
         await self.stages.authenticator.start()
+        self._apply_tracing(self.config)
 
     def _start_discovery(self) -> None:
         """Watch the InferencePools the config names (Kubernetes); static pools need nothing."""
@@ -104,8 +106,21 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def _apply_tracing(self, config: PlatformConfig) -> RequestTracer | None:
+        """Export spans where the config (or environment) says; returns a tracer to shut down."""
+        endpoint = otlp_endpoint(config)
+        current = self.pipeline.tracer
+        if (current.endpoint if current is not None else None) == endpoint:
+            return None
+        self.pipeline.tracer = None if endpoint is None else RequestTracer.export_to(endpoint)
+        return current
+
     async def stop(self) -> None:
         await self._stop_discovery()
+        tracer, self.pipeline.tracer = self.pipeline.tracer, None
+        if tracer is not None:
+            # Flushing may wait for an unreachable collector: not on the event loop.
+            await asyncio.to_thread(tracer.shutdown)
         for stages in [*self._retired, self.stages]:
             await stages.authenticator.close()
             if stages.limiter is not None:
@@ -130,6 +145,8 @@ class Gateway:
         state = build_state(config, self.registry, stages, self.clock, self.rng, previous=previous)
         self.pipeline.swap(state)
         self.pipeline.access_log.enabled = config.gateway.access_log
+        if self._client is not None and (retired := self._apply_tracing(config)) is not None:
+            await asyncio.to_thread(retired.shutdown)
         # Requests in flight may still settle into the old limiter: close it at shutdown.
         await previous.stages.authenticator.close()
         old_limiter = previous.stages.limiter

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import orjson
+from opentelemetry.trace import Span
 
 from tokenway.datalayer.endpoint import EndpointSnapshot
 from tokenway.gateway.context import InboundRequest, RequestContext, Usage
@@ -26,6 +27,7 @@ from tokenway.scheduling.request import Decision, SchedulingRequest
 from tokenway.scheduling.scheduler import Outcome
 from tokenway.telemetry.access_log import AccessLog
 from tokenway.telemetry.metrics import GatewayMetrics
+from tokenway.telemetry.tracing import RequestTracer
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ class Prepared:
     response_headers: dict[str, str] = field(default_factory=dict)
     reservation: Reservation | None = None
     ticket: AdmissionTicket | None = None
+    span: Span | None = None
     settled: bool = False
 
 
@@ -89,6 +92,8 @@ class Pipeline:
         self.access_log = access_log
         self.clock = clock
         self.rng = rng or random.Random()
+        self.tracer: RequestTracer | None = None
+        """Set by the gateway when traces are exported (see telemetry.tracing)."""
 
     def swap(self, state: GatewayState) -> None:
         """Use a new configuration for new requests; requests in flight keep theirs."""
@@ -104,12 +109,24 @@ class Pipeline:
         state = self.state
         now = self.clock()
         ctx = parse_request(inbound, now, state.config.gateway.max_request_bytes)
+        tracer = self.tracer
+        span = tracer.start(ctx) if tracer is not None else None
         try:
-            return await self._admit(state, ctx, subset, explain)
+            prepared = await self._admit(state, ctx, subset, explain)
         except GatewayError as exc:
             self.metrics.rejected(ctx, exc.status)
             self.access_log.rejected(ctx, exc, self.clock() - now)
+            if span is not None:
+                RequestTracer.rejected(span, exc)
             raise
+        except BaseException:
+            if span is not None:
+                span.end()
+            raise
+        if span is not None:
+            prepared.span = span
+            prepared.upstream_headers.update(RequestTracer.propagation_headers(span))
+        return prepared
 
     async def _admit(
         self,
@@ -228,3 +245,5 @@ class Pipeline:
             duration = self.clock() - ctx.received_at
             self.metrics.completed(ctx, outcome, duration)
             self.access_log.completed(ctx, outcome, duration)
+            if prepared.span is not None:
+                RequestTracer.finished(prepared.span, ctx, outcome)
