@@ -9,6 +9,7 @@ $(BIN)/tokenway: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	bash scripts/restore-otel-protos.sh $(BIN)/python
 	touch $@
 
 up: $(BIN)/tokenway

@@ -17,7 +17,6 @@ import os
 from typing import TYPE_CHECKING
 
 from opentelemetry.context import Context
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -54,6 +53,14 @@ class RequestTracer:
 
     @classmethod
     def export_to(cls, endpoint: str, service: str = "tokenway") -> RequestTracer:
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        except ImportError as exc:
+            # xds-protos ships old copies of the same proto modules; see the script named here.
+            raise RuntimeError(
+                f"the OTLP exporter cannot load ({exc}); reinstall opentelemetry-proto over "
+                "xds-protos' copy: bash scripts/restore-otel-protos.sh .venv/bin/python"
+            ) from None
         resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service)})
         provider = TracerProvider(resource=resource)
         insecure = endpoint.startswith("http://")
