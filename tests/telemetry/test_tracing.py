@@ -135,7 +135,31 @@ async def test_request_span_follows_genai_conventions_and_propagates(
     assert got["server.address"] == "127.0.0.1"
     assert got["http.response.status_code"] == 200
     # The model server saw this span as its parent, in the caller's trace.
-    assert seen == [f"00-{TRACE_ID}-{ok.span_id.hex()}-01"]
+    assert seen == [f"00-{TRACE_ID}-{ok.span_id.hex()}-01"], seen
     failed = attributes(missing)
     assert failed["http.response.status_code"] == 404
     assert missing.status.code == 2  # STATUS_CODE_ERROR
+
+
+async def test_sampling_keeps_callers_sampled_traces_only(
+    collector: tuple[Collector, str], model_server: tuple[list[str], str]
+) -> None:
+    receiver, endpoint = collector
+    seen, upstream = model_server
+    config = platform([upstream]).model_dump(by_alias=True)
+    config["observability"] = {"otlp": {"endpoint": endpoint, "sampleRatio": 0}}
+    config["pools"][0]["engine"] = "openai"
+    async with running_gateway(PlatformConfig.model_validate(config)) as gw:
+        sdk = openai.AsyncOpenAI(base_url=f"{gw.url}/v1", api_key="x", max_retries=0)
+        messages = [{"role": "user", "content": "hello"}]
+        await sdk.chat.completions.create(model="chat", messages=messages)
+        await sdk.chat.completions.create(
+            model="chat", messages=messages, extra_headers={"traceparent": CALLER}
+        )
+        await sdk.close()
+    (span,) = await receiver.wait_for(1)
+    assert span.trace_id.hex() == TRACE_ID
+    unsampled, sampled = seen
+    sampled_bit = [int(header.rsplit("-", 1)[1], 16) & 1 for header in (unsampled, sampled)]
+    assert sampled_bit == [0, 1]
+    assert len(receiver.spans) == 1

@@ -26,7 +26,7 @@ from tokenway.kube.discovery import discover, watched_pools
 from tokenway.net.http_client import HttpClient
 from tokenway.telemetry.access_log import AccessLog
 from tokenway.telemetry.metrics import GatewayMetrics
-from tokenway.telemetry.tracing import RequestTracer, otlp_endpoint
+from tokenway.telemetry.tracing import RequestTracer, trace_export
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +108,11 @@ class Gateway:
 
     def _apply_tracing(self, config: PlatformConfig) -> RequestTracer | None:
         """Export spans where the config (or environment) says; returns a tracer to shut down."""
-        endpoint = otlp_endpoint(config)
+        export = trace_export(config)
         current = self.pipeline.tracer
-        if (current.endpoint if current is not None else None) == endpoint:
+        if (current.export if current is not None else None) == export:
             return None
-        self.pipeline.tracer = None if endpoint is None else RequestTracer.export_to(endpoint)
+        self.pipeline.tracer = None if export is None else RequestTracer.export_to(export)
         return current
 
     async def stop(self) -> None:

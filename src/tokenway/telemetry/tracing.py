@@ -14,12 +14,14 @@ slower request.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -35,24 +37,35 @@ _OPERATIONS = {"chat": "chat", "completion": "text_completion", "embedding": "em
 _PROPAGATOR = TraceContextTextMapPropagator()
 
 
-def otlp_endpoint(config: PlatformConfig) -> str | None:
+@dataclass(frozen=True, slots=True)
+class TraceExport:
+    endpoint: str
+    sample_ratio: float | None
+    """None: the SDK's sampler from OTEL_TRACES_SAMPLER (default: every trace)."""
+
+
+def trace_export(config: PlatformConfig) -> TraceExport | None:
     """Where spans go: the platform file first, then the standard environment variables."""
-    if config.observability.otlp is not None:
-        return config.observability.otlp.endpoint
+    otlp = config.observability.otlp
+    if otlp is not None:
+        return TraceExport(otlp.endpoint, otlp.sample_ratio)
     env = os.environ
-    return env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    return None if endpoint is None else TraceExport(endpoint, None)
 
 
 class RequestTracer:
     """Starts and ends the span of each request; owns its exporter."""
 
-    def __init__(self, provider: TracerProvider, endpoint: str) -> None:
-        self.endpoint = endpoint
+    def __init__(self, provider: TracerProvider, export: TraceExport) -> None:
+        self.export = export
         self._provider = provider
         self._tracer = provider.get_tracer("tokenway")
 
     @classmethod
-    def export_to(cls, endpoint: str, service: str = "tokenway") -> RequestTracer:
+    def export_to(cls, export: TraceExport, service: str = "tokenway") -> RequestTracer:
         try:
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
         except ImportError as exc:
@@ -62,12 +75,15 @@ class RequestTracer:
                 "xds-protos' copy: bash scripts/restore-otel-protos.sh .venv/bin/python"
             ) from None
         resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service)})
-        provider = TracerProvider(resource=resource)
-        insecure = endpoint.startswith("http://")
+        sampler = None
+        if export.sample_ratio is not None:
+            sampler = ParentBased(TraceIdRatioBased(export.sample_ratio))
+        provider = TracerProvider(resource=resource, sampler=sampler)
+        insecure = export.endpoint.startswith("http://")
         provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=insecure))
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=export.endpoint, insecure=insecure))
         )
-        return cls(provider, endpoint)
+        return cls(provider, export)
 
     def start(self, ctx: RequestContext) -> Span:
         operation = _OPERATIONS.get(ctx.operation, ctx.operation)
@@ -101,29 +117,36 @@ class RequestTracer:
 
     @staticmethod
     def finished(span: Span, ctx: RequestContext, outcome: ForwardOutcome) -> None:
+        if not span.is_recording():
+            span.end()
+            return
+        attributes: dict[str, str | int | float] = {
+            "http.response.status_code": outcome.status,
+            "tokenway.retries": outcome.retries,
+        }
         if ctx.route is not None:
-            span.set_attribute("gen_ai.response.model", ctx.route.upstream_model)
-            span.set_attribute("tokenway.pool", ctx.route.pool)
+            attributes["gen_ai.response.model"] = ctx.route.upstream_model
+            attributes["tokenway.pool"] = ctx.route.pool
         if ctx.principal is not None:
-            span.set_attribute("tokenway.team", ctx.principal.team)
+            attributes["tokenway.team"] = ctx.principal.team
         if outcome.endpoint_url is not None:
             host, _, port = outcome.endpoint_url.rpartition("//")[2].partition(":")
-            span.set_attribute("server.address", host)
+            attributes["server.address"] = host
             if port.isdigit():
-                span.set_attribute("server.port", int(port))
-        if outcome.usage is not None:
-            span.set_attribute("gen_ai.usage.input_tokens", outcome.usage.prompt_tokens)
-            span.set_attribute("gen_ai.usage.output_tokens", outcome.usage.completion_tokens)
-            if outcome.usage.cached_tokens is not None:
-                span.set_attribute("tokenway.usage.cached_tokens", outcome.usage.cached_tokens)
+                attributes["server.port"] = int(port)
+        usage = outcome.usage
+        if usage is not None:
+            attributes["gen_ai.usage.input_tokens"] = usage.prompt_tokens
+            attributes["gen_ai.usage.output_tokens"] = usage.completion_tokens
+            if usage.cached_tokens is not None:
+                attributes["tokenway.usage.cached_tokens"] = usage.cached_tokens
         if outcome.ttft is not None:
-            span.set_attribute("tokenway.time_to_first_token_s", outcome.ttft)
-        span.set_attribute("tokenway.retries", outcome.retries)
-        span.set_attribute("http.response.status_code", outcome.status)
-        if outcome.error is not None or outcome.status >= 500:
-            span.set_attribute(
-                "error.type", "client_gone" if outcome.client_gone else str(outcome.status)
-            )
+            attributes["tokenway.time_to_first_token_s"] = outcome.ttft
+        failed = outcome.error is not None or outcome.status >= 500
+        if failed:
+            attributes["error.type"] = "client_gone" if outcome.client_gone else str(outcome.status)
+        span.set_attributes(attributes)
+        if failed:
             span.set_status(Status(StatusCode.ERROR, outcome.error or f"status {outcome.status}"))
         span.end()
 
