@@ -196,6 +196,8 @@ class _Connection(asyncio.Protocol):
         self._response = None
         self._pool.slot_freed()
         if complete and self._keep_alive and not self.closed:
+            if self.paused:  # a pooled connection must read: the next answer arrives on it
+                self.resume()
             self._pool.release(self)
         else:
             self.abort()
