@@ -92,6 +92,13 @@ async def model_server() -> AsyncIterator[tuple[list[str], str]]:
         await runner.cleanup()
 
 
+def traced_platform(upstream: str, **otlp: Any) -> PlatformConfig:
+    config = platform([upstream]).model_dump(by_alias=True)
+    config["observability"] = {"otlp": otlp}
+    config["pools"][0]["engine"] = "openai"  # a plain OpenAI server: no metrics to scrape
+    return PlatformConfig.model_validate(config)
+
+
 def attributes(span: Any) -> dict[str, Any]:
     out = {}
     for kv in span.attributes:
@@ -105,11 +112,7 @@ async def test_request_span_follows_genai_conventions_and_propagates(
 ) -> None:
     receiver, endpoint = collector
     seen, upstream = model_server
-    config = platform([upstream]).model_dump(by_alias=True)
-    config["observability"] = {"otlp": {"endpoint": endpoint}}
-    config["pools"][0]["engine"] = "openai"  # a plain OpenAI server: no metrics to scrape
-
-    async with running_gateway(PlatformConfig.model_validate(config)) as gw:
+    async with running_gateway(traced_platform(upstream, endpoint=endpoint)) as gw:
         sdk = openai.AsyncOpenAI(base_url=f"{gw.url}/v1", api_key="x", max_retries=0)
         await sdk.chat.completions.create(
             model="chat",
@@ -146,10 +149,7 @@ async def test_sampling_keeps_callers_sampled_traces_only(
 ) -> None:
     receiver, endpoint = collector
     seen, upstream = model_server
-    config = platform([upstream]).model_dump(by_alias=True)
-    config["observability"] = {"otlp": {"endpoint": endpoint, "sampleRatio": 0}}
-    config["pools"][0]["engine"] = "openai"
-    async with running_gateway(PlatformConfig.model_validate(config)) as gw:
+    async with running_gateway(traced_platform(upstream, endpoint=endpoint, sampleRatio=0)) as gw:
         sdk = openai.AsyncOpenAI(base_url=f"{gw.url}/v1", api_key="x", max_retries=0)
         messages = [{"role": "user", "content": "hello"}]
         await sdk.chat.completions.create(model="chat", messages=messages)
