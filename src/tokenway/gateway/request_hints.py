@@ -48,8 +48,7 @@ def apply_request_hints(
             annotations["model_rewrite"] = "ignored (client request)"
         else:
             annotations["model_rewrite"] = rewrite
-            adapter = None if base_model is not None and rewrite == base_model else rewrite
-            if base_model is None and route.adapter is None:
-                adapter = None
-            route = replace(route, upstream_model=rewrite, adapter=adapter)
+            # An adapter unless it is the pool's base model (or the pool serves no adapters).
+            plain = rewrite == base_model or (base_model is None and route.adapter is None)
+            route = replace(route, upstream_model=rewrite, adapter=None if plain else rewrite)
     return route

@@ -178,9 +178,7 @@ class _Connection(asyncio.Protocol):
         self._idle_timeout = idle
         self._headers_ready = self._loop.create_future()
         assert self._transport is not None
-        self._transport.write(head + body if len(body) < 65536 else head)
-        if len(body) >= 65536:
-            self._transport.write(body)
+        self._transport.writelines((head, body))
         if first_byte is not None:
             self._timer = self._loop.call_later(first_byte, self._first_byte_expired)
         try:
