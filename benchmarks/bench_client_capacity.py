@@ -1,8 +1,15 @@
 """How fast one `tokenway bench` process can drive a streaming target before its own clock slips.
 
-A child process serves the simulator's `instant` profile (no model time) on 127.0.0.1. This
-process then offers constant-rate stages of growing rate, streaming small chat requests, twice
-per rate, interleaved:
+Two instant backends on 127.0.0.1, each measured in the same run:
+
+- sim: a child process serving the simulator's `instant` profile (no model time; Python, so it
+  competes with the client for this machine's cores);
+- static: Envoy (one worker thread) answering every request with the bytes of one streamed
+  answer the simulator gave for the same request, from memory: the cheapest server there is,
+  so what is measured is the client.
+
+Against each, this process offers constant-rate stages of growing rate, streaming small chat
+requests, twice per rate, interleaved:
 
 - tokenway: the real bench client and rate-stage scheduler (`BenchClient`, `run_rate_stage`)
   with full measurement (SSE parse, token times, usage, records);
@@ -14,7 +21,7 @@ A rate is sustained when the p99 scheduling lag (actual send - intended send) st
 every request succeeds and the answers keep pace (answered/offered >= 0.95). Reported: the
 largest sustained rate of each client and their ratio, and the client CPU time per request
 (median over the stages) with the rate it implies for one free core. On a shared 2-core machine
-the simulator child competes for the same cores, so the sustained rates are a floor for the
+the simulator child competes for the same cores, so its sustained rates are a floor for the
 client; the CPU per request is the number that carries over to other machines.
 
     .venv/bin/python benchmarks/bench_client_capacity.py [--rates 500,1000,...] [--seconds 3]
@@ -35,12 +42,14 @@ import aiohttp
 import numpy as np
 import uvloop
 
+from epp_common import free_port
 from tokenway.bench.client import BenchClient, ClientOptions, Target, request_body
 from tokenway.bench.datasets import Synthetic, fixed
 from tokenway.bench.load import RateStage, rate_workload
 from tokenway.bench.record import RequestRecord
 from tokenway.bench.runner import run_rate_stage
 from tokenway.bench.workload import WorkloadRequest
+from tokenway.gateway.extproc.envoy import EnvoyProcess
 from tokenway.sim.fleet import start_fleet
 
 RESULTS = Path(__file__).parent / "results" / "bench_client_capacity.json"
@@ -56,6 +65,62 @@ def _serve(urls: multiprocessing.Queue[str]) -> None:
         await asyncio.Event().wait()
 
     uvloop.run(main())
+
+
+async def recorded_answer(url: str) -> bytes:
+    """One streamed answer of the simulator to the benchmark's request, as raw bytes."""
+    request = next(iter(rate_workload(DATASET.stream(1), RateStage(1.0, duration=1.0), 1)))
+    body = request_body(request, ClientOptions(model=MODEL), MODEL)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{url}/v1/chat/completions", json=body) as response,
+    ):
+        if response.status != 200 or "text/event-stream" not in response.content_type:
+            raise RuntimeError(f"the simulator answered {response.status}")
+        return await response.read()
+
+
+def static_bootstrap(port: int, answer: bytes) -> dict[str, Any]:
+    """Envoy serving `answer` as an event stream for every request on 127.0.0.1:port."""
+    route = {
+        "match": {"prefix": "/"},
+        "direct_response": {"status": 200, "body": {"inline_string": answer.decode()}},
+        "response_headers_to_add": [
+            {"header": {"key": "content-type", "value": "text/event-stream"}}
+        ],
+    }
+    manager = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager"
+        ".v3.HttpConnectionManager",
+        "stat_prefix": "static",
+        "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [route]}]},
+        "http_filters": [
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                },
+            }
+        ],
+    }
+    listener = {
+        "name": "static",
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": manager,
+                    }
+                ]
+            }
+        ],
+    }
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "static_resources": {"listeners": [listener]},
+    }
 
 
 def summarise(
@@ -152,6 +217,37 @@ def best(rows: list[dict[str, Any]]) -> float:
     return max(sustained, default=0.0)
 
 
+def backend_summary(results: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    tokenway, baseline = best(results["tokenway"]), best(results["baseline"])
+    cpu = {
+        name: float(np.median([row["client_cpu_us_per_request"] for row in rows]))
+        for name, rows in results.items()
+    }
+    return {
+        "max_sustained_rate": {"tokenway": tokenway, "baseline": baseline},
+        "ratio_tokenway_to_baseline": tokenway / baseline if baseline else None,
+        "client_cpu_us_per_request": cpu,
+        "cpu_ratio_tokenway_to_baseline": cpu["tokenway"] / cpu["baseline"],
+        "implied_rate_per_free_core": {name: 1e6 / us for name, us in cpu.items()},
+        "stages": results,
+    }
+
+
+async def measure_backends(
+    sim_url: str, rates: list[float], seconds: float
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    answer = await recorded_answer(sim_url)
+    port = free_port()
+    envoy = await EnvoyProcess.start(static_bootstrap(port, answer), concurrency=1)
+    try:
+        print("backend: static (Envoy direct response)", flush=True)
+        static = await measure(f"http://127.0.0.1:{port}", rates, seconds)
+    finally:
+        await envoy.stop()
+    print("backend: sim (instant profile)", flush=True)
+    return {"static": static, "sim": await measure(sim_url, rates, seconds)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rates", default="100,200,400,700,1000,1500,2000,2500,3000")
@@ -164,31 +260,22 @@ def main() -> None:
     server.start()
     try:
         url = queue.get(timeout=60)
-        results = uvloop.run(measure(url, rates, args.seconds))
+        results = uvloop.run(measure_backends(url, rates, args.seconds))
     finally:
         server.terminate()
         server.join(10)
-    tokenway, baseline = best(results["tokenway"]), best(results["baseline"])
-    cpu = {
-        name: float(np.median([row["client_cpu_us_per_request"] for row in rows]))
-        for name, rows in results.items()
-    }
     summary = {
         "machine_cores": os.cpu_count(),
         "lag_limit_ms": LAG_LIMIT * 1000,
         "stage_seconds": args.seconds,
         "request": "chat, 32 prompt tokens, 8 streamed output tokens, include_usage",
-        "max_sustained_rate": {"tokenway": tokenway, "baseline": baseline},
-        "ratio_tokenway_to_baseline": tokenway / baseline if baseline else None,
-        "client_cpu_us_per_request": cpu,
-        "cpu_ratio_tokenway_to_baseline": cpu["tokenway"] / cpu["baseline"],
-        "implied_rate_per_free_core": {name: 1e6 / us for name, us in cpu.items()},
-        "stages": results,
+        "backends": {name: backend_summary(rows) for name, rows in results.items()},
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
-    for key in ("max_sustained_rate", "client_cpu_us_per_request", "implied_rate_per_free_core"):
-        print(key, json.dumps(summary[key]))
+    for name, backend in summary["backends"].items():
+        for key in ("max_sustained_rate", "client_cpu_us_per_request"):
+            print(name, key, json.dumps(backend[key]))
 
 
 if __name__ == "__main__":

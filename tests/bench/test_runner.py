@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import time
 from collections import Counter
 
@@ -9,7 +10,7 @@ from tokenway.bench.client import BenchClient, ClientOptions, Target
 from tokenway.bench.datasets import SharedPrefix, Synthetic, fixed
 from tokenway.bench.load import ConcurrencyStage, RateStage, Stage
 from tokenway.bench.record import WARMUP_STAGE, RequestRecord
-from tokenway.bench.runner import Plan, run_plan
+from tokenway.bench.runner import Plan, heap_frozen, run_plan
 from tokenway.bench.sweep import Sweep
 from tokenway.sim.faults import FaultConfig
 
@@ -75,6 +76,28 @@ async def test_concurrency_stage_keeps_the_level(h100: str) -> None:
     [target], _ = await run([h100], plan)
     assert len(target.records) == 12
     assert max_in_flight(target.records) == 3
+
+
+async def test_stages_run_with_the_heap_frozen_and_release_it(instant: str) -> None:
+    frozen_while_sending: list[int] = []
+
+    def on_record(record: RequestRecord) -> None:
+        frozen_while_sending.append(gc.get_freeze_count())
+
+    bench = clients(instant)
+    async with bench[0]:
+        plan = Plan(stages=(RateStage(50, count=5), ConcurrencyStage(2, count=4)))
+        await run_plan(bench, SMALL, plan, on_record, lambda *a: None)
+    assert len(frozen_while_sending) == 9
+    assert all(count > 0 for count in frozen_while_sending)
+    assert gc.get_freeze_count() == 0
+
+
+def test_heap_is_released_when_a_stage_fails() -> None:
+    with pytest.raises(RuntimeError), heap_frozen():
+        assert gc.get_freeze_count() > 0
+        raise RuntimeError("stage failed")
+    assert gc.get_freeze_count() == 0
 
 
 async def test_sweep_stops_when_the_target_fails() -> None:
