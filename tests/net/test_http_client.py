@@ -391,3 +391,32 @@ async def test_a_slow_reader_does_not_trip_the_idle_timeout(aiohttp_server: str)
     finally:
         await client.close()
     assert total == size
+
+
+async def test_idle_time_restarts_when_a_paused_reader_resumes(raw: RawServer) -> None:
+    # Exactly the high-water mark arrives, so reading pauses with nothing left in the kernel;
+    # the reader resumes at 1.0 s and the server speaks again 0.3 s later, within the 0.4 s
+    # idle timeout. The silence before resuming was the reader's and must not count.
+    first = 256 * 1024
+
+    async def gap_after_a_full_buffer(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (first + 5))
+        writer.write(b"x" * first)
+        await writer.drain()
+        await asyncio.sleep(1.3)
+        writer.write(b"hello")
+        await writer.drain()
+
+    url = await raw.start(gap_after_a_full_buffer)
+    client = HttpClient()
+    try:
+        response = await client.request("GET", url + "/", idle_timeout=0.4)
+        await asyncio.sleep(1.0)
+        body = await response.read()
+        response.close()
+    finally:
+        await client.close()
+    assert body == b"x" * first + b"hello"

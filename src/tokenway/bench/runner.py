@@ -4,8 +4,6 @@ warm-up, sweeps that stop at saturation, and interleaving when several targets a
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from tokenway.bench.record import WARMUP_STAGE, RequestRecord
 from tokenway.bench.stats import distribution
 from tokenway.bench.sweep import StageOutcome, Sweep, saturation
 from tokenway.bench.workload import WorkloadRequest
+from tokenway.heap import frozen
 
 OnRecord = Callable[[RequestRecord], None]
 OnStage = Callable[[str, int, Stage], None]
@@ -63,28 +62,14 @@ class TargetRun:
     """Why a sweep stopped for this target (None when it never saturated)."""
 
 
-@contextlib.contextmanager
-def heap_frozen() -> Iterator[None]:
-    """Keeps the collector's full passes short while a stage runs.
-
-    A full collection walks every tracked object: with the imports and the records of earlier
-    stages that took 60-100 ms here, and every request due meanwhile went out that late (seen as
-    scheduling lag p99 far over 5 ms at 1,000 req/s). Objects alive when a stage starts live
-    to the end of the run anyway, so they are frozen out of collections for its duration.
-    """
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
 async def run_rate_stage(
     client: BenchClient, workload: Sequence[WorkloadRequest], index: int, on_record: OnRecord
 ) -> list[RequestRecord]:
-    """Sends each request at its arrival offset from now, without waiting for answers."""
-    with heap_frozen():
+    """Sends each request at its arrival offset from now, without waiting for answers.
+
+    Runs with the heap frozen (see `tokenway.heap`): a full collection otherwise holds back
+    every request due during it, 60-100 ms of scheduling lag once or twice per stage."""
+    with frozen():
         return await _send_on_time(client, workload, index, on_record)
 
 
@@ -117,7 +102,7 @@ async def run_concurrency_stage(
     on_record: OnRecord,
 ) -> list[RequestRecord]:
     """Keeps `stage.concurrency` requests in flight until the count or the duration is reached."""
-    with heap_frozen():
+    with frozen():
         deadline = client.now() + stage.duration if stage.duration is not None else float("inf")
         issued = itertools.count()
         limit = stage.count if stage.count is not None else float("inf")

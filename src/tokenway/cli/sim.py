@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import typer
 from rich.console import Console
 
+from tokenway.heap import freeze_startup
 from tokenway.sim.faults import FaultConfig
 from tokenway.sim.fleet import start_fleet
 from tokenway.sim.profiles import DEFAULT_MODEL, DEFAULT_PROFILE, PROFILES, get_profile
@@ -42,6 +43,7 @@ async def _serve(
     fleet = await start_fleet(
         replicas, host, base_port, model, loras, max_loras, profile, faults=[faults] * replicas
     )
+    freeze_startup()
     console = Console(stderr=True)
     for url in fleet.urls:
         console.print(f"serving {model} ({profile}) at {url}", highlight=False)

@@ -13,6 +13,7 @@ from tokenway.gateway.embedded import BASE_PUBLIC_NAME, embedded_platform
 from tokenway.gateway.extproc.dataplane import start_envoy_dataplane
 from tokenway.gateway.gateway import Gateway
 from tokenway.gateway.run import run, serve_until_signal, wait_for_signal
+from tokenway.heap import freeze_startup
 from tokenway.sim.fleet import DEFAULT_LORAS, start_fleet
 from tokenway.sim.profiles import DEFAULT_MODEL, PROFILES
 
@@ -47,6 +48,7 @@ async def _serve_envoy(gateway: Gateway, host: str, port: int, fleet_urls: list[
     await gateway.start()
     try:
         dataplane = await start_envoy_dataplane(gateway.config, gateway, port, host=host)
+        freeze_startup()
         try:
             Console().print(_welcome(dataplane.url, fleet_urls), highlight=False, soft_wrap=True)
             await wait_for_signal()

@@ -18,6 +18,7 @@ from tokenway.config.errors import ConfigError
 from tokenway.config.reload import ConfigWatcher
 from tokenway.gateway.gateway import Gateway
 from tokenway.gateway.server import build_app
+from tokenway.heap import freeze_startup
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ async def serve_until_signal(
         gateway, host, port, server_ssl_context(tls) if tls is not None else None
     )
     watcher = start_config_watcher(gateway, config_path) if config_path is not None else None
+    freeze_startup()
     try:
         if on_ready is not None:
             result = on_ready(bound)

@@ -202,6 +202,8 @@ class _Connection(asyncio.Protocol):
 
     def resume(self) -> None:
         self.paused = False
+        # The server's silence counts from now: while paused it was our reader that was slow.
+        self._last_data = self._loop.time()
         if self._transport is not None and not self.closed:
             self._transport.resume_reading()
 

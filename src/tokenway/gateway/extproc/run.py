@@ -11,6 +11,7 @@ from tokenway.gateway.extproc.metrics import serve_metrics
 from tokenway.gateway.extproc.server import EppServer, start_epp
 from tokenway.gateway.gateway import Gateway
 from tokenway.gateway.run import start_config_watcher, wait_for_signal
+from tokenway.heap import freeze_startup
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ async def serve_picker_until_signal(
     )
     metrics_runner, metrics_port = await serve_metrics(gateway, *_split(settings.metrics_listen))
     watcher = start_config_watcher(gateway, config_path) if config_path is not None else None
+    freeze_startup()
     try:
         if on_ready is not None:
             on_ready(picker, metrics_port)
