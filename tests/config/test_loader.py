@@ -58,6 +58,19 @@ def test_unknown_keys_and_pools_are_rejected() -> None:
         parse_platform("objectives:\n  - {name: batch, priority: -1}\n  - {name: batch}\n")
 
 
+def test_picker_must_wait_longer_than_requests_can_queue() -> None:
+    assert parse_platform(GOOD).picker.message_timeout > 30.0  # outlasts the default queueTtl
+    queued = GOOD.replace(
+        "    endpoints: [127.0.0.1:8001",
+        "    flowControl: {queueTtl: 2m}\n    endpoints: [127.0.0.1:8001",
+    )
+    with pytest.raises(ConfigError, match=r"messageTimeout \(60s\) must be longer than pools\[0\]"):
+        parse_platform(queued)
+    assert parse_platform(queued + "picker: {messageTimeout: 3m}\n").picker.message_timeout == 180
+    unqueued = queued.replace("{queueTtl: 2m}", "{queueTtl: 2m, enabled: false}")
+    assert parse_platform(unqueued).pools[0].flow_control.queue_ttl == 120
+
+
 def test_invalid_yaml_reports_line() -> None:
     with pytest.raises(ConfigError) as info:
         parse_platform("pools:\n  - name: [unclosed\n", "x.yaml")

@@ -18,7 +18,8 @@ class PickerSettings(Section):
     `requestBodyMode` is how Envoy hands the request body over: BUFFERED (whole, after the
     headers were answered) or FULL_DUPLEX_STREAMED (chunks as they arrive, the reference
     picker's mode). Envoy cannot fail open once it has streamed a body away, so FailOpen
-    needs BUFFERED.
+    needs BUFFERED. `messageTimeout` bounds Envoy's wait for each picker answer, including the
+    time a request waits in a flow-control queue, so it must outlast every pool's queueTtl.
     """
 
     listen: str = "127.0.0.1:9002"
@@ -26,7 +27,7 @@ class PickerSettings(Section):
     metrics_listen: str = "127.0.0.1:9090"
     failure_mode: Literal["FailOpen", "FailClose"] = "FailOpen"
     request_body_mode: Literal["BUFFERED", "FULL_DUPLEX_STREAMED"] = "BUFFERED"
-    message_timeout: Duration = 30.0
+    message_timeout: Duration = 60.0
     envoy_admin_port: int = Field(default=19000, ge=0, le=65535)
 
     @field_validator("listen", "health_listen", "metrics_listen")

@@ -60,9 +60,23 @@ class PlatformConfig(Section):
             if model.pool not in pools:
                 problems.append(f"models: {model.name!r} names unknown pool {model.pool!r}")
         problems += identity_problems(self.teams, self.access)
+        problems += self._picker_outlasts_queues()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _picker_outlasts_queues(self) -> list[str]:
+        """Envoy stops waiting for the picker after messageTimeout: FailOpen then forwards the
+        request unchecked, FailClose answers 504. A request may wait in a flow-control queue
+        for up to queueTtl, so the timeout has to be the longer of the two."""
+        timeout = self.picker.message_timeout
+        return [
+            f"picker: messageTimeout ({timeout:g}s) must be longer than pools[{i}] "
+            f"({pool.name!r}) flowControl.queueTtl ({pool.flow_control.queue_ttl:g}s), or Envoy "
+            "gives up on requests that are still queued"
+            for i, pool in enumerate(self.pools)
+            if pool.flow_control.enabled and pool.flow_control.queue_ttl >= timeout
+        ]
 
     def pool(self, name: str) -> PoolSpec:
         return next(p for p in self.pools if p.name == name)

@@ -8,11 +8,13 @@ GatewayError: the proxy answers with it, or ends a stream already under way with
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import orjson
 
-from tokenway.processing.chain import ResponseFilter
+from tokenway.gateway.context import RequestContext
+from tokenway.processing.chain import Chain, ResponseFilter
 
 
 def _text_slot(choice: dict[str, Any]) -> tuple[dict[str, Any], str] | None:
@@ -83,3 +85,11 @@ class AnswerFilter:
             if self._apply(payload, whole=False):
                 lines[i] = b"data: " + orjson.dumps(payload)
         return b"\n".join(lines)
+
+
+def answer_filter(chain: Chain | None, ctx: RequestContext) -> AnswerFilter | None:
+    """The response processors that apply to this request's answer, or None when none do."""
+    first = chain.response_filter(ctx) if chain is not None else None
+    if chain is None or first is None:
+        return None
+    return AnswerFilter(first, partial(chain.response_filter, ctx))

@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from functools import partial
 
 from aiohttp import web
 
 from tokenway.datalayer.endpoint import EndpointSnapshot
-from tokenway.gateway.answer_filter import AnswerFilter
+from tokenway.gateway.answer_filter import answer_filter
 from tokenway.gateway.errors import GatewayError
 from tokenway.gateway.observe import ResponseObserver
 from tokenway.gateway.pipeline import ForwardOutcome, Pipeline, Prepared
@@ -31,14 +30,6 @@ class _Attempt(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-def _answer_filter(prepared: Prepared) -> AnswerFilter | None:
-    chain = prepared.state.stages.processors
-    first = chain.response_filter(prepared.ctx) if chain is not None else None
-    if chain is None or first is None:
-        return None
-    return AnswerFilter(first, partial(chain.response_filter, prepared.ctx))
 
 
 def _stream_error_event(message: str, status: int) -> bytes:
@@ -129,7 +120,11 @@ class Forwarder:
     ) -> web.StreamResponse:
         streaming = prepared.ctx.stream and upstream.content_type == "text/event-stream"
         observer = ResponseObserver(stream=streaming, started_at=started)
-        answer = _answer_filter(prepared) if upstream.status == 200 else None
+        answer = (
+            answer_filter(prepared.state.stages.processors, prepared.ctx)
+            if upstream.status == 200
+            else None
+        )
         outcome_status, error, client_gone = upstream.status, None, False
         try:
             if not streaming:

@@ -172,3 +172,23 @@ async def test_two_active_pickers_and_one_goes_away_under_load(crash: bool) -> N
         assert len(failed) <= 10
     else:
         assert failed == []
+
+
+async def test_the_peer_is_envoys_downstream_not_x_forwarded_for() -> None:
+    async with (
+        running_backends([("127.0.0.1", free_port())]) as backends,
+        running_stack(platform(backends)) as stack,
+    ):
+        pipeline = stack.gateways[0].pipeline
+        prepare = pipeline.prepare
+        peers: list[str] = []
+
+        async def spying(inbound, **kwargs):  # type: ignore[no-untyped-def]
+            peers.append(inbound.peer)
+            return await prepare(inbound, **kwargs)
+
+        pipeline.prepare = spying  # type: ignore[method-assign]
+        async with aiohttp.ClientSession() as session:
+            status, _, _ = await post(session, stack.url, chat(), **{"x-forwarded-for": "10.9.0.7"})
+    assert status == 200
+    assert peers == ["127.0.0.1"]

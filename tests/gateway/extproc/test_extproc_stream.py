@@ -187,6 +187,20 @@ async def test_request_without_body_is_decided_on_headers(picker) -> None:
     assert response.immediate_response.status.code == 400
 
 
+def response_headers_message(
+    status: bytes = b"200", content_type: bytes = b"application/json", end_of_stream: bool = False
+) -> pb.ProcessingRequest:
+    headers = [
+        HeaderValue(key=":status", raw_value=status),
+        HeaderValue(key="content-type", raw_value=content_type),
+    ]
+    return pb.ProcessingRequest(
+        response_headers=pb.HttpHeaders(
+            headers=HeaderMap(headers=headers), end_of_stream=end_of_stream
+        )
+    )
+
+
 async def test_response_is_echoed_and_usage_settled(picker) -> None:
     server, gateway = picker
     body = json.dumps(chat(stream=True)).encode()
@@ -198,11 +212,7 @@ async def test_response_is_echoed_and_usage_settled(picker) -> None:
     ]
     stream = b"".join(events)
     response_messages = [
-        pb.ProcessingRequest(
-            response_headers=pb.HttpHeaders(
-                headers=HeaderMap(headers=[HeaderValue(key=":status", raw_value=b"200")])
-            )
-        ),
+        response_headers_message(content_type=b"text/event-stream"),
         # Split mid-event: the relay must still hand on whole events only.
         pb.ProcessingRequest(response_body=pb.HttpBody(body=stream[:30])),
         pb.ProcessingRequest(response_body=pb.HttpBody(body=stream[30:], end_of_stream=True)),
@@ -272,3 +282,166 @@ async def test_objective_and_rewrite_headers_from_the_gateway_are_honoured() -> 
         assert shed.immediate_response.status.code == 429
     finally:
         await server.stop(grace=0)
+
+
+def stream_events(*texts: str, usage: tuple[int, int] | None = None) -> list[bytes]:
+    events = [
+        b'data: {"choices":[{"index":0,"delta":{"content":%s}}]}\n\n' % json.dumps(t).encode()
+        for t in texts
+    ]
+    events.append(b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n')
+    if usage is not None:
+        prompt, completion = usage
+        events.append(
+            b'data: {"choices":[],"usage":{"prompt_tokens":%d,"completion_tokens":%d}}\n\n'
+            % (prompt, completion)
+        )
+    return [*events, b"data: [DONE]\n\n"]
+
+
+def response_body(data: bytes, end_of_stream: bool = False) -> pb.ProcessingRequest:
+    return pb.ProcessingRequest(response_body=pb.HttpBody(body=data, end_of_stream=end_of_stream))
+
+
+def relayed_bytes(responses: Sequence[pb.ProcessingResponse]) -> bytes:
+    return b"".join(
+        r.response_body.response.body_mutation.streamed_response.body
+        for r in responses
+        if r.HasField("response_body")
+    )
+
+
+def token_usage(gateway: Gateway) -> dict[str, float]:
+    return {
+        s.labels["gen_ai_token_type"]: s.value
+        for metric in gateway.metrics.registry.collect()
+        for s in metric.samples
+        if s.name == "gen_ai_client_token_usage_sum"
+    }
+
+
+def request_statuses(gateway: Gateway) -> dict[str, float]:
+    return {
+        s.labels["status"]: s.value
+        for metric in gateway.metrics.registry.collect()
+        for s in metric.samples
+        if s.name == "tokenway_requests_total"
+    }
+
+
+@pytest.fixture
+async def redacting_picker() -> AsyncIterator[tuple[EppServer, Gateway]]:
+    platform = config().model_dump(by_alias=True)
+    platform["processors"] = [{"name": "answers", "type": "pii", "phase": "response"}]
+    gateway = Gateway(PlatformConfig.model_validate(platform), clock=lambda: NOW)
+    for url in ENDPOINTS:
+        gateway.registry.update_metrics(url, EndpointMetrics(scraped_at=NOW))
+    server = await start_epp(gateway.pipeline, ("127.0.0.1", 0), ("127.0.0.1", 0))
+    try:
+        yield server, gateway
+    finally:
+        await server.stop(grace=0)
+
+
+async def test_streamed_answers_pass_the_response_processors(redacting_picker) -> None:
+    server, _ = redacting_picker
+    body = json.dumps(chat(stream=True)).encode()
+    # The address is split across two events: the processor holds back its start.
+    stream = b"".join(stream_events("write to alice@exa", "mple.com today"))
+    messages = [
+        headers_message(),
+        *body_messages(body),
+        response_headers_message(content_type=b"text/event-stream"),
+        response_body(stream[:40]),
+        response_body(stream[40:], end_of_stream=True),
+    ]
+    responses = await exchange(server, messages, 5)
+    relayed = relayed_bytes(responses[3:])
+    assert b"alice" not in relayed and b"example.com" not in relayed
+    texts = [
+        json.loads(line[5:])["choices"][0]["delta"]["content"]
+        for line in relayed.split(b"\n")
+        if line.startswith(b"data: {")
+    ]
+    assert "".join(texts).startswith("write to ") and "today" in "".join(texts)
+
+
+async def test_a_json_answer_is_held_whole_and_filtered(redacting_picker) -> None:
+    server, gateway = redacting_picker
+    body = json.dumps(chat()).encode()
+    answer = json.dumps(
+        {
+            "choices": [{"index": 0, "message": {"content": "mail bob@example.com now"}}],
+            "usage": {"prompt_tokens": 4, "completion_tokens": 5},
+        }
+    ).encode()
+    messages = [
+        headers_message(),
+        *body_messages(body),
+        response_headers_message(),
+        response_body(answer[:20]),
+        response_body(answer[20:], end_of_stream=True),
+    ]
+    # Headers answered only once the whole answer was seen, then the filtered body.
+    responses = await exchange(server, messages, 4)
+    assert [r.WhichOneof("response") for r in responses[2:]] == [
+        "response_headers",
+        "response_body",
+    ]
+    filtered = relayed_bytes(responses[2:])
+    assert b"bob@example.com" not in filtered
+    length = set_headers(responses[2].response_headers.response)["content-length"]
+    assert int(length) == len(filtered)
+    assert token_usage(gateway) == {"input": 4, "output": 5}
+
+
+async def test_a_stream_cut_short_is_charged_what_was_generated(picker) -> None:
+    server, gateway = picker
+    body = json.dumps(chat(stream=True)).encode()
+    events = stream_events("a", "b", "c", "d")
+    messages = [
+        headers_message(),
+        *body_messages(body),
+        response_headers_message(content_type=b"text/event-stream"),
+        response_body(b"".join(events[:3])),
+    ]
+    await exchange(server, messages, 4)  # Envoy closes the stream before the answer ended
+    for _ in range(100):
+        if request_statuses(gateway):
+            break
+        await asyncio.sleep(0.01)
+    assert request_statuses(gateway) == {"499": 1}
+    assert token_usage(gateway)["output"] == 3
+
+
+async def test_an_answer_ending_in_trailers_is_relayed_and_settled(picker) -> None:
+    server, gateway = picker
+    body = json.dumps(chat(stream=True)).encode()
+    events = stream_events("a", "b", usage=(3, 2))
+    stream = b"".join(events)[:-2]  # the last event is not terminated by a blank line
+    messages = [
+        headers_message(),
+        *body_messages(body),
+        response_headers_message(content_type=b"text/event-stream"),
+        response_body(stream),
+        pb.ProcessingRequest(response_trailers=pb.HttpTrailers()),
+    ]
+    responses = await exchange(server, messages, 6)
+    assert responses[-1].HasField("response_trailers")
+    relayed = relayed_bytes(responses[3:])
+    assert relayed.endswith(b"data: [DONE]")
+    assert token_usage(gateway) == {"input": 3, "output": 2}
+    assert request_statuses(gateway) == {"200": 1}
+
+
+async def test_buffered_body_before_request_trailers_is_decided(picker) -> None:
+    server, _ = picker
+    body = json.dumps(chat()).encode()
+    # With trailers coming, Envoy sends the buffered body without end_of_stream and waits.
+    messages = [
+        headers_message(BUFFERED),
+        pb.ProcessingRequest(request_body=pb.HttpBody(body=body, end_of_stream=False)),
+    ]
+    responses = await exchange(server, messages, 2)
+    routed = responses[1].request_body.response
+    assert "x-gateway-destination-endpoint" in set_headers(routed)

@@ -25,6 +25,7 @@ from tokenway.gateway.extproc.protocol import (
     EXT_PROC_SERVICE,
     LB_NAMESPACE,
     SERVED_KEY,
+    SOURCE_ADDRESS,
     SUBSET_NAMESPACE,
 )
 
@@ -108,6 +109,8 @@ def _ext_proc_filter(config: PlatformConfig) -> dict[str, Any]:
             # so failing open stays possible.
             "send_body_without_waiting_for_header_response": body_mode == "BUFFERED",
             "message_timeout": _seconds(picker.message_timeout),
+            # The client's address, which x-forwarded-for (client-written) cannot be trusted for.
+            "request_attributes": [SOURCE_ADDRESS],
             "processing_mode": {
                 "request_header_mode": "SEND",
                 "response_header_mode": "SEND",
@@ -157,6 +160,9 @@ def _listener(config: PlatformConfig, host: str, port: int) -> dict[str, Any]:
         "@type": _type("filters.network.http_connection_manager.v3.HttpConnectionManager"),
         "stat_prefix": "tokenway",
         "codec_type": "AUTO",
+        # This Envoy is the edge: the client is the connection's peer, not what a client-written
+        # x-forwarded-for claims (the picker reads it as the `source.address` attribute).
+        "use_remote_address": True,
         "stream_idle_timeout": _seconds(gateway.timeouts.idle),
         "route_config": {
             "name": "tokenway",

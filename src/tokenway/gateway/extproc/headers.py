@@ -1,13 +1,18 @@
-"""Reading what Envoy sends: header maps, the subset hint and the served endpoint."""
+"""Reading what Envoy sends: header maps, the client's address, the subset hint and the served
+endpoint."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from envoy.config.core.v3.base_pb2 import HeaderMap, Metadata
-from google.protobuf.struct_pb2 import Value
+from google.protobuf.struct_pb2 import Struct, Value
 
 from tokenway.gateway.extproc.protocol import (
+    ATTRIBUTES_KEY,
     LB_NAMESPACE,
     SERVED_KEY,
+    SOURCE_ADDRESS,
     SUBSET_KEY,
     SUBSET_NAMESPACE,
 )
@@ -20,6 +25,20 @@ def header_dict(headers: HeaderMap) -> dict[str, str]:
         value = header.raw_value.decode("utf-8", "replace") if header.raw_value else header.value
         result[header.key.lower()] = value
     return result
+
+
+def downstream_peer(attributes: Mapping[str, Struct]) -> str:
+    """The client IP as Envoy determined it (the `source.address` attribute), or "" without it.
+
+    Never read from x-forwarded-for directly: the client writes that header, and the peer
+    decides whether a forwarded client certificate is trusted. Envoy's own detection (the
+    connection's peer with use_remote_address, or its trusted-hops rules) is what counts."""
+    struct = attributes.get(ATTRIBUTES_KEY)
+    if struct is None or SOURCE_ADDRESS not in struct.fields:
+        return ""
+    address = struct.fields[SOURCE_ADDRESS].string_value
+    host, sep, port = address.rpartition(":")
+    return (host if sep and port.isdigit() else address).strip("[]")
 
 
 def _value(metadata: Metadata, namespace: str, key: str) -> Value | None:

@@ -17,3 +17,8 @@ HEALTH_SERVICES = ("liveness", "readiness", EXT_PROC_SERVICE)
 
 MAX_BODY_CHUNK = 62_000
 """Re-sent request bodies are cut into chunks no larger than this (as the reference picker)."""
+
+ATTRIBUTES_KEY = "envoy.filters.http.ext_proc"
+"""Key of the `attributes` map under which Envoy sends the `request_attributes` it was asked for."""
+SOURCE_ADDRESS = "source.address"
+"""Envoy attribute: the downstream peer's "ip:port"."""

@@ -3,7 +3,9 @@
 Envoy sends the request headers, body chunks and the response; each message gets zero or
 more responses. The request is decided once its body is complete: the destination header and
 `envoy.lb` metadata go back with clear_route_cache, then the (possibly rewritten) body. The
-response is echoed as it arrives and observed on the side for usage, TTFT and ITL.
+response is relayed as it arrives (through the response processors, if any apply) and observed
+on the side for usage, TTFT and ITL. A JSON answer that response processors must see whole is
+held, headers included, until its last byte, so a rejection can still replace it.
 """
 
 from __future__ import annotations
@@ -16,11 +18,17 @@ from envoy.extensions.filters.http.ext_proc.v3.processing_mode_pb2 import Proces
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 
 from tokenway.datalayer.endpoint import EndpointSnapshot
-from tokenway.gateway.context import InboundRequest
+from tokenway.gateway.answer_filter import AnswerFilter, answer_filter
+from tokenway.gateway.context import InboundRequest, Usage
 from tokenway.gateway.errors import GatewayError
 from tokenway.gateway.extproc import messages
 from tokenway.gateway.extproc.body import BodyBuffer
-from tokenway.gateway.extproc.headers import header_dict, served_endpoint, subset_hint
+from tokenway.gateway.extproc.headers import (
+    downstream_peer,
+    header_dict,
+    served_endpoint,
+    subset_hint,
+)
 from tokenway.gateway.extproc.protocol import DESTINATION_HEADER
 from tokenway.gateway.observe import ResponseObserver
 from tokenway.gateway.pipeline import ForwardOutcome, Pipeline, Prepared
@@ -59,7 +67,14 @@ class ExtProcStream:
         self._body = BodyBuffer(pipeline.state.config.gateway.max_request_bytes)
         self.prepared: Prepared | None = None
         self._primary: EndpointSnapshot | None = None
+        self._peer = ""
         self._observer: ResponseObserver | None = None
+        self._answer: AnswerFilter | None = None
+        self._held_headers: pb.ProcessingResponse | None = None
+        """The response headers answer, while a whole JSON answer is collected for the filter."""
+        self._held_body = bytearray()
+        self._rejection: GatewayError | None = None
+        """A response processor stopped the answer; the rest of the stream is dropped."""
         self._status = 0
         self._served: str | None = None
 
@@ -78,8 +93,10 @@ class ExtProcStream:
         if kind == "response_body":
             return await self._response_body(message.response_body)
         if kind == "response_trailers":
-            await self._finish()
-            return [messages.continue_response_trailers()]
+            return [
+                *await self._end_of_response(trailers_follow=True),
+                messages.continue_response_trailers(),
+            ]
         return []
 
     async def close(self) -> None:
@@ -87,9 +104,9 @@ class ExtProcStream:
         if self.phase is Phase.FORWARDED:
             await self._settle(
                 ForwardOutcome(
-                    status=self._status or 499,
+                    status=499,
                     endpoint_url=self._served_url(),
-                    usage=self._observer.usage if self._observer else None,
+                    usage=self._counted_usage(),
                     error="stream closed before the response ended",
                     client_gone=True,
                 )
@@ -107,6 +124,7 @@ class ExtProcStream:
         self._headers = {k: v for k, v in headers.items() if not k.startswith(":")}
         if message.HasField("metadata_context"):
             self._subset = subset_hint(message.metadata_context)
+        self._peer = downstream_peer(message.attributes)
         self.phase = Phase.BODY
         if message.request_headers.end_of_stream or self._request_mode == _NONE:
             return await self._decide(body_follows=False)
@@ -128,7 +146,9 @@ class ExtProcStream:
             self._body.append(body.body)
         except GatewayError as error:
             return self._reject(error)
-        if not body.end_of_stream:
+        # BUFFERED: the one body message is the whole body; Envoy leaves end_of_stream unset
+        # when trailers follow, and still waits for this answer.
+        if not body.end_of_stream and self._request_mode != _BUFFERED:
             return []
         return await self._decide(body_follows=True)
 
@@ -145,7 +165,7 @@ class ExtProcStream:
             path=self._path,
             headers=self._headers,
             body=self._body.getvalue(),
-            peer=self._headers.get("x-forwarded-for", "").split(",", 1)[0].strip(),
+            peer=self._peer,
             via_gateway=True,
         )
         try:
@@ -197,46 +217,113 @@ class ExtProcStream:
         headers = header_dict(message.headers)
         self._status = int(headers.get(":status", "0") or 0)
         prepared = self.prepared
+        reply = messages.response_headers(prepared.response_headers if prepared else {})
         if prepared is not None:
-            self._observer = ResponseObserver(
-                stream=prepared.ctx.stream, started_at=prepared.ctx.received_at
-            )
-        response = messages.response_headers(prepared.response_headers if prepared else {})
+            content_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+            streaming = prepared.ctx.stream and content_type == "text/event-stream"
+            self._observer = ResponseObserver(stream=streaming, started_at=prepared.ctx.received_at)
+            if self._status == 200:
+                self._answer = answer_filter(prepared.state.stages.processors, prepared.ctx)
+            # Processors judge a JSON answer whole: hold it, headers too, until its end.
+            if (
+                self._answer is not None
+                and not streaming
+                and not message.end_of_stream
+                and self._response_mode == _FULL_DUPLEX
+            ):
+                self._held_headers = reply
+                return []
         if message.end_of_stream:
             await self._finish()
-        return [response]
+        return [reply]
 
     async def _response_body(self, body: pb.HttpBody) -> Responses:
         observer = self._observer
         if self._response_mode != _FULL_DUPLEX:
-            now = self._pipeline.clock()
             if observer is not None:
-                observer.feed(body.body, now)
+                observer.feed(body.body, self._pipeline.clock())
             if body.end_of_stream:
-                if observer is not None:
-                    observer.finish(now)
-                await self._finish()
+                await self._end_of_response(trailers_follow=False)
             return [messages.continue_response_body()]
         if observer is None:
             return list(
                 messages.streamed_body(body.body, end_of_stream=body.end_of_stream, request=False)
             )
         now = self._pipeline.clock()
+        if self._held_headers is not None:
+            observer.feed(body.body, now)
+            self._held_body += body.body
+            return await self._end_of_response(trailers_follow=False) if body.end_of_stream else []
         data = self._relay(observer, body.body, now)
         if body.end_of_stream:
-            data += observer.finish(now)
+            data += self._rest(observer, now)
             await self._finish()
         return list(messages.streamed_body(data, end_of_stream=body.end_of_stream, request=False))
+
+    async def _end_of_response(self, *, trailers_follow: bool) -> Responses:
+        """The answer ended (last body chunk or trailers): release what is held, then settle."""
+        observer = self._observer
+        responses: Responses = []
+        if observer is not None and self.phase is Phase.FORWARDED:
+            now = self._pipeline.clock()
+            if self._held_headers is not None:
+                responses = self._release_held(observer, now, end_of_stream=not trailers_follow)
+            elif (rest := self._rest(observer, now)) and self._response_mode == _FULL_DUPLEX:
+                responses = list(messages.streamed_body(rest, end_of_stream=False, request=False))
+        await self._finish()
+        return responses
+
+    def _release_held(
+        self, observer: ResponseObserver, now: float, *, end_of_stream: bool
+    ) -> Responses:
+        observer.finish(now)
+        held, reply = bytes(self._held_body), self._held_headers
+        self._held_body.clear()
+        self._held_headers = None
+        assert self._answer is not None and reply is not None
+        try:
+            body = self._answer.body(held)
+        except GatewayError as rejected:
+            self._rejection = rejected
+            return [messages.immediate(rejected)]
+        if body != held:
+            prepared = self.prepared
+            extra = prepared.response_headers if prepared else {}
+            reply = messages.response_headers({**extra, "content-length": str(len(body))})
+        return [
+            reply,
+            *messages.streamed_body(body, end_of_stream=end_of_stream, request=False),
+        ]
+
+    def _rest(self, observer: ResponseObserver, now: float) -> bytes:
+        """Bytes after the last complete event (a stream's unterminated tail), unless cut."""
+        rest = observer.finish(now)
+        return b"" if self._rejection is not None else rest
 
     def _relay(self, observer: ResponseObserver, chunk: bytes, now: float) -> bytes:
         events = observer.feed(chunk, now)
         if not observer.stream:
             return chunk
+        if self._rejection is not None:
+            return b""
         prepared = self.prepared
         if prepared is not None and not prepared.ctx.client_wants_usage:
             # The pipeline asked the server for usage; the client did not, so drop that chunk.
             events = [e for e in events if not ResponseObserver.is_usage_only(e)]
+        if self._answer is not None:
+            try:
+                events = [self._answer.event(e) for e in events]
+            except GatewayError as rejected:
+                # Like the standalone proxy: end the answer with the error event, drop the rest.
+                self._rejection = rejected
+                return b"data: " + rejected.body_bytes() + b"\n\n"
         return b"".join(events)
+
+    def _counted_usage(self) -> Usage | None:
+        observer, prepared = self._observer, self.prepared
+        if observer is None or prepared is None:
+            return None
+        return observer.counted_usage(prepared.ctx.prompt_tokens_estimate)
 
     async def _finish(self) -> None:
         if self.phase is not Phase.FORWARDED:
@@ -244,15 +331,17 @@ class ExtProcStream:
         observer = self._observer
         served = self._served_url()
         decided = [e.url for e in self.prepared.decision.endpoints] if self.prepared else []
+        rejection = self._rejection
         await self._settle(
             ForwardOutcome(
-                status=self._status,
+                status=rejection.status if rejection else self._status,
                 endpoint_url=served,
-                usage=observer.usage if observer else None,
+                usage=self._counted_usage(),
                 ttft=observer.ttft if observer else None,
                 time_per_output_token=observer.time_per_output_token() if observer else None,
                 retries=decided.index(served) if served in decided else 0,
-                error=(observer.upstream_error if observer else None)
+                error=(rejection.code if rejection else None)
+                or (observer.upstream_error if observer else None)
                 or (None if self._status < 500 else f"upstream status {self._status}"),
             )
         )
