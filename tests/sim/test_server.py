@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tokenway.sim import tokenizer
+from tokenway.sim.engine import EngineCore
+from tokenway.sim.faults import FaultConfig
 from tokenway.sim.fleet import Fleet, start_fleet
+from tokenway.sim.profiles import get_profile
 from tokenway.sim.stats import ITL_BUCKETS, TTFT_BUCKETS
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+_JSON = "application/json"
 
 
 @pytest.fixture
@@ -237,3 +244,187 @@ async def test_a_client_that_disconnects_mid_stream_frees_its_slot(fleet: Fleet)
             await asyncio.sleep(0.02)
     assert not engine.has_work
     assert engine.kv.pool.num_free == engine.kv.pool.num_blocks
+
+
+@pytest.fixture
+async def instant() -> AsyncIterator[str]:
+    fleet = await start_fleet(1, profile="instant")
+    try:
+        yield fleet.urls[0]
+    finally:
+        await fleet.stop()
+
+
+async def _wait_idle(engine: EngineCore) -> None:
+    for _ in range(50):
+        if not engine.has_work:
+            return
+        await asyncio.sleep(0.02)
+
+
+def _events(raw: bytes) -> list[dict[str, Any]]:
+    frames = [line.removeprefix(b"data: ") for line in raw.split(b"\n\n") if line]
+    assert frames[-1] == b"[DONE]"
+    return [json.loads(frame) for frame in frames[:-1]]
+
+
+async def _answer(
+    http: aiohttp.ClientSession, url: str, chat: bool, body: dict[str, Any]
+) -> tuple[str, str, str | None, int]:
+    """(text, finish_reason, stop_reason, completion_tokens), streamed or not as `body` says."""
+    path, prompt = (
+        ("chat/completions", {"messages": [{"role": "user", "content": "Once"}]})
+        if chat
+        else ("completions", {"prompt": "Once"})
+    )
+    options = {"stream_options": {"include_usage": True}} if body.get("stream") else {}
+    async with http.post(f"{url}/v1/{path}", json={**prompt, **body, **options}) as response:
+        assert response.status == 200
+        raw = await response.read()
+    if not body.get("stream"):
+        answer = json.loads(raw)
+        choice = answer["choices"][0]
+        text = choice["message"]["content"] if chat else choice["text"]
+        return (
+            text,
+            choice["finish_reason"],
+            choice["stop_reason"],
+            answer["usage"]["completion_tokens"],
+        )
+    events = _events(raw)
+    choices = [e["choices"][0] for e in events if e["choices"]]
+    text = "".join((c["delta"].get("content") or "") if chat else c["text"] for c in choices)
+    assert all(c.get("stop_reason") is None for c in choices[:-1])
+    last = choices[-1]
+    return (
+        text,
+        last["finish_reason"],
+        last["stop_reason"],
+        events[-1]["usage"]["completion_tokens"],
+    )
+
+
+@pytest.mark.parametrize("chat", [False, True])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_stop_strings_end_the_text_right_before_them(
+    instant: str, chat: bool, stream: bool
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        full, _, _, _ = await _answer(http, instant, chat, {"max_tokens": 40})
+        stop = full[22:27]
+        at = full.find(stop)
+        body = {"max_tokens": 40, "stop": ["never there", stop], "stream": stream}
+        text, reason, stop_reason, tokens = await _answer(http, instant, chat, body)
+        first = {"max_tokens": 40, "stop": full[:3], "stream": stream}
+        opening = await _answer(http, instant, chat, first)
+        late = {"max_tokens": 10, "stop": full[60:68], "stream": stream}
+        beyond = await _answer(http, instant, chat, late)
+    assert (text, reason, stop_reason) == (full[:at], "stop", stop)
+    assert tokens == -(-(at + len(stop)) // 4)
+    assert opening == ("", "stop", full[:3], 1)
+    assert full[60:68] not in full[:40]
+    assert beyond == (full[:40], "length", None, 10)
+
+
+async def test_without_max_tokens_a_full_context_ends_with_length(instant: str) -> None:
+    room = 3
+    prompt = "abcd" * (get_profile("instant").max_model_len - room)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{instant}/v1/completions", json={"prompt": prompt}) as response,
+    ):
+        answer = await response.json()
+    assert answer["choices"][0]["finish_reason"] == "length"
+    assert answer["usage"]["completion_tokens"] == room
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("/v1/completions", b'{"prompt": "a\\ud800b", "max_tokens": 2}', 200),
+        (
+            "/v1/chat/completions",
+            b'{"messages": [{"role": "user", "content": "\\ud800"}], "max_tokens": 2}',
+            200,
+        ),
+        ("/tokenize", b'{"prompt": "a\\ud800b"}', 200),
+        ("/v1/completions", b"[" * 100_000, 400),
+        ("/v1/chat/completions", b'{"messages": [{"content": 5}]}', 400),
+        ("/v1/completions", b'{"prompt": "x", "stream": "maybe"}', 400),
+        ("/v1/completions", b'{"prompt": "x", "stream_options": {}, "stream": 1}', 200),
+        ("/v1/completions", b'{"prompt": "x", "stream_options": {"include_usage": 1}}', 400),
+        ("/v1/completions", b'{"prompt": "x", "temperature": "hot"}', 400),
+    ],
+)
+async def test_odd_bodies_get_json_answers_and_the_server_keeps_serving(
+    instant: str, path: str, body: bytes, status: int
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{instant}{path}", data=body) as response:
+            assert response.status == status
+            assert response.content_type in (_JSON, "text/event-stream")
+            await response.read()
+        async with http.post(f"{instant}/v1/completions", json={"prompt": "ok"}) as ok:
+            assert ok.status == 200
+
+
+async def test_lone_surrogates_tokenize_like_the_tokenizer_counts(instant: str) -> None:
+    raw = b'{"prompt": "a\\ud800b"}'
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{instant}/tokenize", data=raw) as response,
+    ):
+        body = await response.json()
+    assert body["count"] == len(body["tokens"]) == tokenizer.count("a\ud800b") == 2
+
+
+async def test_stream_no_answers_with_one_json_body(instant: str) -> None:
+    body = {"prompt": "x", "max_tokens": 3, "stream": "no"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{instant}/v1/completions", json=body) as response,
+    ):
+        assert response.content_type == _JSON
+        answer = await response.json()
+    assert answer["usage"]["completion_tokens"] == 3
+
+
+async def test_a_client_that_hangs_up_on_a_non_streaming_request_frees_its_slot(
+    fleet: Fleet,
+) -> None:
+    engine = fleet.servers[0].engine
+    body = {"model": "sql-lora", "prompt": "long answer please", "max_tokens": 5000}
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await http.post(f"{fleet.urls[0]}/v1/completions", json=body)
+        assert engine.has_work
+    await _wait_idle(engine)
+    assert not engine.has_work and not engine.loras.running
+    assert engine.kv.pool.num_free == engine.kv.pool.num_blocks
+
+
+async def test_a_crash_drops_every_open_connection() -> None:
+    fleet = await start_fleet(1, faults=[FaultConfig(crash_after=2)])
+    url, engine = fleet.urls[0], fleet.servers[0].engine
+    long = {"prompt": "long answer please", "max_tokens": 5000, "stream": True}
+    short = {"prompt": "x", "max_tokens": 2}
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            aiohttp.ClientSession() as other,
+            http.post(f"{url}/v1/completions", json=long) as stream,
+        ):
+            await stream.content.readline()
+            async with other.post(f"{url}/v1/completions", json=short) as ok:
+                assert ok.status == 200
+            with pytest.raises(aiohttp.ClientConnectionError):
+                async with other.post(f"{url}/v1/completions", json=short) as crashing:
+                    await crashing.read()
+            with pytest.raises((aiohttp.ClientPayloadError, aiohttp.ClientConnectionError)):
+                async with asyncio.timeout(2):
+                    await stream.read()
+        await _wait_idle(engine)
+        assert not engine.has_work
+    finally:
+        await fleet.stop()

@@ -80,7 +80,11 @@ class SimServer:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         self._stepper = asyncio.create_task(self.realtime.run())
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        # Cancelling the handler of a client that hung up is what aborts its request, freeing
+        # its KV blocks and LoRA slot; aiohttp no longer does it by default.
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, handler_cancellation=True
+        )
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, host, port, backlog=1024)
         await self._site.start()
@@ -102,13 +106,13 @@ class SimServer:
 
     # -- faults -----------------------------------------------------------------------------
 
-    async def _gate(self, request: web.Request, counts: bool) -> web.Response | None:
+    async def _gate(self, counts: bool) -> web.Response | None:
         """Apply lifecycle faults; None means go on serving."""
         now = self.clock()
         verdict = self.faults.on_request(now) if counts else None
         fault = verdict.fault if verdict else self.faults.lifecycle(now)
         if fault is Fault.CRASH:
-            await self._crash(request)
+            await self._crash()
         if fault is Fault.HANG:
             await asyncio.shield(self._hung)
             raise web.HTTPServiceUnavailable()
@@ -120,12 +124,16 @@ class SimServer:
             await asyncio.sleep(verdict.delay)
         return None
 
-    async def _crash(self, request: web.Request) -> None:
+    async def _crash(self) -> None:
         if self._site is not None:
             site, self._site = self._site, None
             await site.stop()
-        if request.transport is not None:
-            request.transport.abort()
+        # Like a dead process, drop every open connection (in-flight streams included); their
+        # handlers are cancelled and abort their requests.
+        if self._runner is not None:
+            for connection in self._runner.server.connections:
+                if connection.transport is not None:
+                    connection.transport.abort()
         raise web.HTTPServiceUnavailable()
 
     # -- generation -------------------------------------------------------------------------
@@ -138,7 +146,7 @@ class SimServer:
 
     async def _generate(self, request: web.Request, chat: bool) -> web.StreamResponse:
         arrival = self.clock()
-        if (gated := await self._gate(request, counts=True)) is not None:
+        if (gated := await self._gate(counts=True)) is not None:
             return gated
         try:
             body = parse_json(await request.read())
@@ -177,7 +185,7 @@ class SimServer:
         return usage(req.num_prompt_tokens, req.num_output, req.num_cached_tokens or 0)
 
     def _final_body(self, gen: Generation, req: SimRequest) -> bytes:
-        text = tokenizer.decode(tokenizer.filler(req.seed, 0, req.num_output))
+        text = tokenizer.decode(gen.visible(tokenizer.filler(req.seed, 0, req.num_output), 0))
         reason = req.finish_reason or "abort"
         created = int(time.time())
         return completion_body(gen, req.request_id, created, text, reason, self._usage(req))
@@ -193,30 +201,31 @@ class SimServer:
         engine = self.engine
         sent = 0
 
-        async def flush() -> None:
+        def take() -> bytes:
+            """The frame of the tokens produced since the last one; empty past the stop string."""
             nonlocal sent
             produced = engine.num_output(req)
-            if produced > sent:
-                tokens = tokenizer.filler(req.seed, sent, produced - sent)
-                sent = produced
-                await response.write(chunks.content(tokens))
+            if produced <= sent:
+                return b""
+            tokens = tokenizer.filler(req.seed, sent, produced - sent)
+            visible = gen.visible(tokens, sent * tokenizer.TOKEN_BYTES)
+            sent = produced
+            return chunks.content(visible) if visible else b""
 
         # The first frame goes through aiohttp (it also sends the buffered headers); later
         # frames are written by the stepping loop itself, without waking this handler.
-        while sent == 0 and req.finish_reason is None:
+        while req.finish_reason is None:
             await sink.wait()
-            await flush()
+            if frame := take():
+                await response.write(frame)
+                break
         transport = request.transport
         chunked = request.version >= HttpVersion11
 
         def push() -> bool:
-            nonlocal sent
             if req.finish_reason is not None or transport is None or transport.is_closing():
                 return False
-            produced = engine.num_output(req)
-            if produced > sent:
-                frame = chunks.content(tokenizer.filler(req.seed, sent, produced - sent))
-                sent = produced
+            if frame := take():
                 transport.write(b"%x\r\n%b\r\n" % (len(frame), frame) if chunked else frame)
             return True
 
@@ -225,8 +234,7 @@ class SimServer:
             if transport is None or transport.is_closing():
                 return response
             await sink.wait()
-        await flush()
-        tail = chunks.finish(req.finish_reason)
+        tail = take() + chunks.finish(req.finish_reason)
         if gen.include_usage:
             tail += chunks.usage(self._usage(req))
         await response.write(tail + DONE)
@@ -296,12 +304,12 @@ class SimServer:
         )
 
     async def _health(self, request: web.Request) -> web.Response:
-        if (gated := await self._gate(request, counts=False)) is not None:
+        if (gated := await self._gate(counts=False)) is not None:
             return web.Response(status=gated.status)
         return web.Response()
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        await self._gate(request, counts=False)
+        await self._gate(counts=False)
         text = exposition.render(self.engine, self.config.model, time.time())
         return web.Response(text=text, headers={"Content-Type": exposition.CONTENT_TYPE})
 

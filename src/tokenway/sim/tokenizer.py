@@ -6,6 +6,9 @@ a Python-level loop over tokens; that is what lets the virtual-time runner keep 
 thousands of requests per second. Detokenizing is the identity, so a client that sends a
 previous answer back (multi-turn chat) reproduces the same token ids and really hits the
 prefix cache.
+
+Text is encoded with "surrogatepass": JSON string escapes can spell lone surrogates, which
+strict UTF-8 rejects, and every str a client can send must tokenize, deterministically.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 TOKEN_BYTES = 4
+_ERRORS = "surrogatepass"
 
 _FILLER = (
     b"The quick brown fox jumps over the lazy dog while the simulated engine streams "
@@ -28,14 +32,14 @@ _FILLER_REPEATED = FILLER * 2
 
 def encode(text: str) -> bytes:
     """Token bytes of `text`: UTF-8 padded with spaces to a whole number of tokens."""
-    data = text.encode()
+    data = text.encode(errors=_ERRORS)
     pad = -len(data) % TOKEN_BYTES
     return data + b" " * pad if pad else data
 
 
 def count(text: str) -> int:
     """The number of tokens `encode(text)` yields, without building it."""
-    return -(-len(text.encode()) // TOKEN_BYTES)
+    return -(-len(text.encode(errors=_ERRORS)) // TOKEN_BYTES)
 
 
 def token_ids(tokens: bytes) -> list[int]:
@@ -72,7 +76,7 @@ def render_chat(messages: Iterable[Mapping[str, object]]) -> str:
                 str(part.get("text", "")) for part in content if isinstance(part, Mapping)
             )
         turn = f"<|{message.get('role', 'user')}|>\n{content}\n"
-        data = turn.encode()
+        data = turn.encode(errors=_ERRORS)
         parts.append(turn + " " * (-len(data) % TOKEN_BYTES))
     parts.append("<|assistant|>\n  ")
     return "".join(parts)
