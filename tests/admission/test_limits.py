@@ -8,8 +8,10 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from tokenway.admission.limits.factory import build_limiter
-from tokenway.admission.limits.limiter import Limiter
+from tokenway.admission.limits.limiter import STORE_RETRY_S, Limiter
+from tokenway.admission.limits.memory_store import MemoryStore
 from tokenway.admission.limits.metrics import UsageMetrics
+from tokenway.admission.limits.store import SlotOp, StoreUnavailable, Verdict
 from tokenway.auth.principal import ANONYMOUS, Principal
 from tokenway.config.loader import parse_platform
 from tokenway.config.platform import PlatformConfig
@@ -247,3 +249,74 @@ async def test_usage_report_of_an_unknown_team_is_404() -> None:
     with pytest.raises(GatewayError) as caught:
         await lim.usage("nobody", [])
     assert caught.value.status == 404
+
+
+class FlakyStore(MemoryStore):
+    """Fails the next reserve; with `applied`, after taking it (a reply that came too late)."""
+
+    __slots__ = ("applied", "fail_next")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail_next = False
+        self.applied = False
+
+    async def reserve(self, *args: Any, **kwargs: Any) -> Verdict:
+        if not self.fail_next:
+            return await super().reserve(*args, **kwargs)
+        self.fail_next = False
+        if self.applied:
+            await super().reserve(*args, **kwargs)
+        raise StoreUnavailable("redis: TimeoutError")
+
+
+def flaky_limiter(team: dict[str, Any], clock: Clock) -> tuple[Limiter, FlakyStore]:
+    store = FlakyStore()
+    config = parse_platform(yaml.safe_dump({"teams": [{"name": "search"} | team]}))
+    return build_limiter(config, clock, UsageMetrics(CollectorRegistry()), store), store
+
+
+async def test_a_store_blip_does_not_skip_the_settles_that_follow() -> None:
+    clock = Clock()
+    lim, store = flaky_limiter({"limits": [{"concurrent": 2}, {"tokens": 10_000}]}, clock)
+    a, b = await lim.reserve(ctx(request_id="a")), await lim.reserve(ctx(request_id="b"))
+    store.fail_next = True
+    assert not (await lim.reserve(ctx(request_id="c"))).reserved  # failed open
+    clock.now += 0.5  # still inside the back-off
+    await a.settle(Usage(20, 10))
+    await b.settle(Usage(20, 10))
+    used = [limit["used"] for limit in (await lim.usage("search", []))["limits"]]  # type: ignore[union-attr]
+    assert used == [0, 60]  # both slots free, exactly the usage counted
+
+
+async def test_slots_taken_by_a_reserve_that_timed_out_are_freed() -> None:
+    clock = Clock()
+    lim, store = flaky_limiter({"limits": [{"concurrent": 1}]}, clock)
+    store.fail_next = store.applied = True
+    late = await lim.reserve(ctx(request_id="late"))
+    assert not late.reserved
+    await late.settle(Usage(1, 1))
+    clock.now += STORE_RETRY_S
+    await lim.reserve(ctx(request_id="next"))  # the one slot is free again
+
+
+async def test_a_cost_that_divides_by_zero_charges_total_tokens() -> None:
+    clock = Clock()
+    cost = {"tokens": 10_000, "cost": "input_tokens / cached_input_tokens"}
+    lim, _ = limiter({"limits": [cost, {"concurrent": 1}]}, clock)
+    reservation = await lim.reserve(ctx(prompt=20, max_tokens=100))
+    assert reservation.reserved
+    await reservation.settle(Usage(20, 10))
+    used = [limit["used"] for limit in (await lim.usage("search", []))["limits"]]  # type: ignore[union-attr]
+    assert used == [30, 0]
+
+
+async def test_the_memory_store_forgets_released_and_expired_slots() -> None:
+    store = MemoryStore()
+    for i in range(100):
+        await store.reserve([], [SlotOp(f"slot:{i}", 1, T0 + 30)], f"h{i}", T0)
+    for i in range(50):
+        await store.settle([], [f"slot:{i}"], f"h{i}")
+    await store.reserve([], [], "sweeper", T0 + 3600)  # a sweep after every lease ended
+    assert await store.read([], [f"slot:{i}" for i in range(100)], T0 + 3600) == (0,) * 100
+    assert len(store._slots) == 0

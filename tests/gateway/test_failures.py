@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -161,6 +162,34 @@ async def test_client_disconnect_cancels_upstream() -> None:
             assert 'tokenway_requests_total{model="chat",pool="sim",status="499"} 1.0' in (
                 await metrics.text()
             )
+
+
+async def test_client_leaving_before_the_first_byte_is_settled() -> None:
+    async with (
+        running_fleet(1, profile="h100-8b") as fleet,
+        running_gateway(_platform(fleet.urls)) as gw,
+        aiohttp.ClientSession() as http,
+    ):
+        body = {
+            "model": "chat",
+            "messages": [{"role": "user", "content": "a long answer, not streamed"}],
+            "max_tokens": 4000,
+        }
+        # A non-streamed answer sends nothing until it is complete: leave while waiting.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.5):
+                await http.post(f"{gw.url}/v1/chat/completions", json=body)
+        metrics = ""
+        for _ in range(100):
+            async with http.get(f"{gw.url}/metrics") as resp:
+                metrics = await resp.text()
+            if 'status="499"' in metrics:
+                break
+            await asyncio.sleep(0.05)
+        assert 'tokenway_requests_total{model="chat",pool="sim",status="499"} 1.0' in metrics
+        assert [s.in_flight for s in gw.gateway.registry.snapshots("sim")] == [0]
+        # Leaving says nothing about the endpoint: it is not reported to passive health.
+        assert all(s.healthy for s in gw.gateway.registry.snapshots("sim"))
 
 
 def _write(path: Path, config: dict[str, Any]) -> None:

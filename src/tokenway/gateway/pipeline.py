@@ -206,14 +206,17 @@ class Pipeline:
         tokens = prepared.ctx.prompt_tokens_estimate + (prepared.ctx.max_tokens or 0)
         prepared.state.registry.acquire(endpoint.url, tokens)
 
-    def attempt_finished(self, prepared: Prepared, endpoint: EndpointSnapshot, ok: bool) -> None:
-        """The attempt ended; `ok` False reports the endpoint to passive health checking."""
+    def attempt_finished(
+        self, prepared: Prepared, endpoint: EndpointSnapshot, ok: bool | None
+    ) -> None:
+        """The attempt ended; `ok` False reports the endpoint to passive health checking, None
+        (the client left first) says nothing about the endpoint."""
         tokens = prepared.ctx.prompt_tokens_estimate + (prepared.ctx.max_tokens or 0)
         registry = prepared.state.registry
         registry.release(endpoint.url, tokens)
         if ok:
             registry.report_success(endpoint.url)
-        else:
+        elif ok is not None:
             registry.report_failure(endpoint.url)
 
     async def settle(self, prepared: Prepared, outcome: ForwardOutcome) -> None:

@@ -69,7 +69,7 @@ class Forwarder:
         for index, endpoint in enumerate(attempts):
             retries = index
             self.pipeline.attempt_started(prepared, endpoint)
-            ok = False
+            ok: bool | None = False
             try:
                 started = self.clock()
                 try:
@@ -95,6 +95,20 @@ class Forwarder:
                 return await self._relay(request, prepared, endpoint, upstream, started, retries)
             except _Attempt as attempt:
                 last = attempt
+            except asyncio.CancelledError:
+                if not ok:
+                    # The client left before an answer came (the relay settles its own): give
+                    # back what admission took, or the team's slots and estimate stay charged.
+                    ok = None
+                    outcome = ForwardOutcome(
+                        status=499,
+                        endpoint_url=endpoint.url,
+                        retries=retries,
+                        error="client disconnected",
+                        client_gone=True,
+                    )
+                    await asyncio.shield(self.pipeline.settle(prepared, outcome))
+                raise
             finally:
                 self.pipeline.attempt_finished(prepared, endpoint, ok)
         error = GatewayError(last.status, last.message, code="upstream_unavailable")

@@ -72,7 +72,7 @@ class Limiter:
         counters = [CounterOp(c.key, c.rule.limit, c.charge, c.expire_at) for c in plan.counters]
         lease = now + self._settings.lease
         slots = [SlotOp(s.key, s.rule.limit, lease) for s in plan.slots]
-        if now < self._retry_at:
+        if self._clock() < self._retry_at:
             return self._unavailable(reservation)
         try:
             verdict = await self._store.reserve(counters, slots, holder, now)
@@ -117,17 +117,24 @@ class Limiter:
 
     async def _settle(self, reservation: LimitReservation, usage: Usage | None) -> None:
         actual = usage or Usage()
-        deltas = settle_deltas(reservation.plan, actual, reservation.model, reservation.reserved)
-        slot_keys = [s.key for s in reservation.plan.slots] if reservation.reserved else []
-        price = self._prices.get(reservation.model)
-        cost = price_nano(price, actual) / NANO if price is not None else 0.0
+        # Slots are freed by holder even when the reservation seemed to fail: a store that
+        # timed out may still have taken them, and freeing a slot never taken changes nothing.
+        # Settling is never skipped during the back-off: it runs after the answer, and a
+        # skipped settle would hold the team's slots until their lease ends.
+        slot_keys = [s.key for s in reservation.plan.slots]
+        try:
+            deltas = settle_deltas(
+                reservation.plan, actual, reservation.model, reservation.reserved
+            )
+            price = self._prices.get(reservation.model)
+            cost = price_nano(price, actual) / NANO if price is not None else 0.0
+        except ArithmeticError:
+            log.exception("limits: cannot price the usage of %s; slots freed", reservation.holder)
+            deltas, cost = [], 0.0
         self._metrics.charged(
             reservation.team, reservation.model, actual, cost, reservation.currency
         )
         if not deltas and not slot_keys:
-            return
-        if self._clock() < self._retry_at:
-            self._metrics.store_unavailable("settle", "usage-lost")
             return
         try:
             await self._store.settle(deltas, slot_keys, reservation.holder)

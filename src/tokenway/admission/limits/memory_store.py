@@ -49,7 +49,11 @@ class MemoryStore:
             value = self._counters.get(d.key, (0, d.expire_at))[0]
             self._counters[d.key] = (value + d.delta, d.expire_at)
         for key in slot_keys:
-            self._slots.get(key, {}).pop(holder, None)
+            held = self._slots.get(key)
+            if held is not None:
+                held.pop(holder, None)
+                if not held:
+                    del self._slots[key]
 
     async def read(
         self, counter_keys: Sequence[str], slot_keys: Sequence[str], now: float
@@ -62,9 +66,13 @@ class MemoryStore:
         return None
 
     def _sweep(self, now: float) -> None:
-        """Drop counters of past windows, so memory stays bounded by the live windows."""
+        """Drop counters of past windows and slots whose leases all ended, so memory stays
+        bounded by what is live."""
         for key in [k for k, (_, expire_at) in self._counters.items() if expire_at <= now]:
             del self._counters[key]
+        for key in list(self._slots):
+            if not self._held(key, now):
+                del self._slots[key]
         self._next_sweep = now + SWEEP_INTERVAL_S
 
     def _value(self, key: str, now: float) -> int:

@@ -147,12 +147,13 @@ def _cost(expression: str) -> Charge:
     def charge(usage: Usage, model: str) -> int:
         try:
             value = program.execute(cost_variables(usage, model))
-        except (TypeError, ValueError, RuntimeError) as exc:
+            return max(0, math.ceil(value))
+        except (TypeError, ValueError, RuntimeError, ArithmeticError) as exc:
             # The config check ran the expression once; a failure here is data-dependent
-            # (overflow, division by zero), and charging total tokens keeps the limit meaningful.
+            # (division by zero, an infinite or NaN result), and charging total tokens keeps the
+            # limit meaningful.
             log.warning("cost expression %r failed (%s); charging total tokens", expression, exc)
             return usage.total_tokens
-        return max(0, math.ceil(value))
 
     return charge
 
