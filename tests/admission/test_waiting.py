@@ -95,3 +95,17 @@ async def test_cancelled_waiter_leaves_the_queue() -> None:
         await waiter
     assert len(admission.dispatcher.queues) == 0
     await admission.aclose()
+
+
+async def test_two_queued_requests_with_one_request_id_both_finish() -> None:
+    loop = asyncio.get_running_loop()
+    fleet = Fleet(9)
+    admission = build_admission(POOL, loop.time, fleet)
+    # x-request-id comes from the client: a repeated one must not orphan the first waiter.
+    first = asyncio.create_task(admission.admit(ctx("same"), fleet()))
+    second = asyncio.create_task(admission.admit(ctx("same"), fleet()))
+    await asyncio.sleep(0.1)
+    fleet.current = snaps(0)
+    for waiter in (first, second):
+        (await asyncio.wait_for(waiter, 1.0)).release()
+    await admission.aclose()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import Callable, Sequence
 
 from tokenway.admission.dispatch import Dispatcher, PumpResult, Verdict
@@ -64,6 +65,9 @@ class FlowControlAdmission:
         self._poll = poll_interval
         self._last: Sequence[EndpointSnapshot] = ()
         self._waiters: dict[str, asyncio.Future[None]] = {}
+        # Queue entries are keyed by this process, not by x-request-id: clients choose that
+        # one, and two waiters under one key would leave the first never woken.
+        self._keys = itertools.count()
         self._wake = asyncio.Event()
         self._pump_task: asyncio.Task[None] | None = None
 
@@ -72,15 +76,14 @@ class FlowControlAdmission:
     ) -> AdmissionTicket:
         self._last = endpoints
         priority = ctx.route.priority if ctx.route is not None else 0
-        verdict = self.dispatcher.arrive(
-            ctx.request_id, priority, ctx.fairness_id, endpoints, self._clock()
-        )
+        key = f"{next(self._keys)}:{ctx.request_id}"
+        verdict = self.dispatcher.arrive(key, priority, ctx.fairness_id, endpoints, self._clock())
         if verdict is Verdict.SHED:
             raise shed_error()
         if verdict is Verdict.QUEUE_FULL:
             raise _queue_full_error()
         if verdict is Verdict.QUEUED:
-            await self._wait(ctx.request_id)
+            await self._wait(key)
         return _Ticket(self._wake)
 
     async def _wait(self, key: str) -> None:
