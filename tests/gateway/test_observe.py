@@ -66,3 +66,14 @@ def test_non_stream_usage_and_timing() -> None:
     observer.finish(now=3.5)
     assert observer.ttft == 2.0
     assert observer.usage is not None and observer.usage.total_tokens == 7
+
+
+def test_events_separated_by_crlf_are_framed_as_they_arrive() -> None:
+    observer = ResponseObserver(stream=True, started_at=0.0)
+    first = b'data: {"choices":[{"delta":{"content":"a"}}]}\r\n\r\n'
+    usage = b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}\r\n\r\n'
+    assert observer.feed(first + usage[:10], 1.0) == [first]
+    assert observer.feed(usage[10:], 2.0) == [usage]
+    assert ResponseObserver.is_usage_only(usage)
+    assert observer.first_token_at == 1.0
+    assert observer.usage is not None and observer.usage.completion_tokens == 1

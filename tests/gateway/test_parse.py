@@ -71,3 +71,39 @@ def test_unknown_path_is_404() -> None:
     with pytest.raises(GatewayError) as info:
         parse_request(inbound({"model": "m"}, "/v1/nope"), 0.0, 1000)
     assert info.value.status == 404
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [("abc-123", True), ("\udcff\udcfe", False), ("x" * 500, False), ("a b\nc", False)],
+)
+def test_only_sane_client_request_ids_are_kept(given: str, kept: bool) -> None:
+    ctx = parse_request(
+        inbound({"model": "m", "prompt": "x"}, "/v1/completions", **{"x-request-id": given}),
+        0,
+        1000,
+    )
+    assert (ctx.request_id == given) is kept
+    assert ctx.request_id.isascii() and ctx.request_id.isprintable()
+
+
+def test_a_content_part_text_that_is_not_a_string_is_a_400() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}
+    with pytest.raises(GatewayError) as info:
+        parse_request(inbound(body), 0, 1000)
+    assert info.value.status == 400 and info.value.param == "messages"
+
+
+@pytest.mark.parametrize(
+    ("path", "key", "value", "tokens"),
+    [
+        ("/v1/completions", "prompt", [9906, 1917, 0], 3),
+        ("/v1/completions", "prompt", [[9906, 1917], [42]], 3),
+        ("/v1/embeddings", "input", [[1, 2, 3, 4], [5]], 5),
+    ],
+)
+def test_token_id_prompts_are_accepted_and_counted_exactly(
+    path: str, key: str, value: object, tokens: int
+) -> None:
+    ctx = parse_request(inbound({"model": "m", key: value}, path), 0, 1000)
+    assert ctx.prompt_tokens_estimate == tokens

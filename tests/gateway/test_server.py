@@ -157,3 +157,24 @@ async def test_explain_header_shows_scores(stack: Callable[..., Any]) -> None:
             assert resp.status == 200
             scores = json.loads(resp.headers["x-tokenway-scores"])
             assert isinstance(scores, dict)
+
+
+async def test_unknown_paths_methods_and_models_get_openai_errors(
+    stack: Callable[..., Any],
+) -> None:
+    async with stack() as (_, gw), aiohttp.ClientSession() as http:
+        for method, path, status in (
+            ("POST", "/v1/nope", 404),
+            ("GET", "/v1/chat/completions", 405),
+            ("GET", "/v1/models/nope", 404),
+        ):
+            async with http.request(method, gw.url + path) as resp:
+                assert resp.status == status
+                assert set((await resp.json())["error"]) == {"message", "type", "param", "code"}
+        sdk = client(gw.url)
+        assert (await sdk.models.retrieve("chat")).id == "chat"
+        await sdk.close()
+        body = {"model": "nope", "messages": [{"role": "user", "content": "x"}]}
+        async with http.post(f"{gw.url}/v1/chat/completions", json=body) as resp:
+            assert resp.status == 404
+            assert resp.headers["x-request-id"]  # made up by the gateway, so the client learns it

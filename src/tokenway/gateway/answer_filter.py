@@ -74,17 +74,18 @@ class AnswerFilter:
         return orjson.dumps(payload) if self._apply(payload, whole=True) else raw
 
     def event(self, event: bytes) -> bytes:
-        lines = event.split(b"\n")
+        lines = event.splitlines(keepends=True)
         for i, line in enumerate(lines):
-            if not line.startswith(b"data:") or line[5:].strip() in (b"", b"[DONE]"):
+            content = line.rstrip(b"\r\n")
+            if not content.startswith(b"data:") or content[5:].strip() in (b"", b"[DONE]"):
                 continue
             try:
-                payload = orjson.loads(line[5:])
+                payload = orjson.loads(content[5:])
             except orjson.JSONDecodeError:
                 continue
             if self._apply(payload, whole=False):
-                lines[i] = b"data: " + orjson.dumps(payload)
-        return b"\n".join(lines)
+                lines[i] = b"data: " + orjson.dumps(payload) + line[len(content) :]
+        return b"".join(lines)
 
 
 def answer_filter(chain: Chain | None, ctx: RequestContext) -> AnswerFilter | None:

@@ -7,12 +7,16 @@ not ask for usage, tells the relay which event was the usage-only chunk that the
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from tokenway.gateway.context import Usage
+
+_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+"""A blank line ends an SSE event, in any of the spec's three line endings."""
 
 
 def usage_from(payload: Any) -> Usage | None:
@@ -66,12 +70,9 @@ class ResponseObserver:
             return []
         self._buffer += chunk
         events = []
-        while True:
-            end = self._buffer.find(b"\n\n")
-            if end < 0:
-                break
-            event = bytes(self._buffer[: end + 2])
-            del self._buffer[: end + 2]
+        while match := _EVENT_END.search(self._buffer):
+            event = bytes(self._buffer[: match.end()])
+            del self._buffer[: match.end()]
             self._observe_event(event, now)
             events.append(event)
         return events
@@ -93,7 +94,7 @@ class ResponseObserver:
         return rest
 
     def _observe_event(self, event: bytes, now: float) -> None:
-        for line in event.split(b"\n"):
+        for line in event.splitlines():
             if not line.startswith(b"data:"):
                 continue
             data = line[5:].strip()
@@ -133,7 +134,7 @@ class ResponseObserver:
         """True for the final chunk that carries usage and no choices (include_usage)."""
         if b'"usage"' not in event:
             return False
-        for line in event.split(b"\n"):
+        for line in event.splitlines():
             if line.startswith(b"data:"):
                 try:
                     payload = orjson.loads(line[5:])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -25,6 +26,7 @@ MAX_TOKENS_LIMIT = 1_000_000
 # Request ids: a random per-process prefix and a counter; unique without a syscall per request.
 _ID_PREFIX = os.urandom(6).hex()
 _ID_COUNTER = itertools.count()
+_MAX_REQUEST_ID = 128
 
 
 def new_request_id() -> str:
@@ -35,11 +37,23 @@ def estimate_tokens(text: str) -> int:
     return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
 
 
+def request_id(headers: Mapping[str, str]) -> str:
+    """The client's x-request-id when it is a sane token (it is echoed, logged and sent
+    upstream), else a new one."""
+    given = headers.get("x-request-id", "")
+    if 0 < len(given) <= _MAX_REQUEST_ID and given.isascii() and given.isprintable():
+        return given
+    return new_request_id()
+
+
 def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+        texts = [part.get("text") for part in content if isinstance(part, dict)]
+        if any(t is not None and not isinstance(t, str) for t in texts):
+            raise GatewayError(400, "a content part's 'text' must be a string", param="messages")
+        return "".join(t for t in texts if t)
     return ""
 
 
@@ -61,9 +75,35 @@ def prompt_text(operation: str, body: dict[str, Any]) -> str:
         return value
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return "".join(value)
-    if isinstance(value, list) and all(isinstance(v, int) for v in value):
+    if _token_ids(value):
         return " ".join(map(str, value))
-    raise GatewayError(400, f"'{key}' must be a string or a list of strings", param=key)
+    if isinstance(value, list) and value and all(_token_ids(v) for v in value):
+        return "\n".join(" ".join(map(str, ids)) for ids in value)
+    raise GatewayError(
+        400,
+        f"'{key}' must be a string, a list of strings, or token ids (a list of integers or of "
+        "integer lists)",
+        param=key,
+    )
+
+
+def _token_ids(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    )
+
+
+def prompt_tokens_estimate(operation: str, body: dict[str, Any], text: str) -> int:
+    """Token ids count exactly; text at about four characters per token."""
+    if operation != "chat":
+        value = body.get("input" if operation == "embedding" else "prompt")
+        if _token_ids(value):
+            return len(value)
+        if isinstance(value, list) and value and all(_token_ids(v) for v in value):
+            return sum(len(ids) for ids in value)
+    return estimate_tokens(text)
 
 
 def _max_tokens(body: dict[str, Any]) -> int | None:
@@ -106,7 +146,7 @@ def parse_request(inbound: InboundRequest, received_at: float, max_bytes: int) -
     text = prompt_text(operation, body)
     headers = inbound.headers
     return RequestContext(
-        request_id=headers.get("x-request-id") or new_request_id(),
+        request_id=request_id(headers),
         operation=operation,
         inbound=inbound,
         body=body,
@@ -116,6 +156,6 @@ def parse_request(inbound: InboundRequest, received_at: float, max_bytes: int) -
         client_wants_usage=bool(stream and options and options.get("include_usage")),
         max_tokens=_max_tokens(body),
         prompt_text=text,
-        prompt_tokens_estimate=estimate_tokens(text),
+        prompt_tokens_estimate=prompt_tokens_estimate(operation, body, text),
         fairness_id=headers.get("x-gateway-inference-fairness-id") or "default-flow",
     )

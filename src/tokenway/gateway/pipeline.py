@@ -114,6 +114,8 @@ class Pipeline:
         try:
             prepared = await self._admit(state, ctx, subset, explain)
         except GatewayError as exc:
+            # The id may be one the gateway made up: the client can only learn it from here.
+            exc.headers.setdefault("x-request-id", ctx.request_id)
             self.metrics.rejected(ctx, exc.status)
             self.access_log.rejected(ctx, exc, self.clock() - now)
             if span is not None:

@@ -109,6 +109,16 @@ class Forwarder:
                     )
                     await asyncio.shield(self.pipeline.settle(prepared, outcome))
                 raise
+            except Exception:
+                if not ok:
+                    # A fault of the gateway's (the server's middleware answers 500): it says
+                    # nothing about the endpoint, and what admission took is given back.
+                    ok = None
+                    outcome = ForwardOutcome(
+                        status=500, endpoint_url=endpoint.url, retries=retries, error="internal"
+                    )
+                    await asyncio.shield(self.pipeline.settle(prepared, outcome))
+                raise
             finally:
                 self.pipeline.attempt_finished(prepared, endpoint, ok)
         error = GatewayError(last.status, last.message, code="upstream_unavailable")

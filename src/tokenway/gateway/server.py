@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tokenway.auth.tls import peer_uri_sans
+from tokenway.config.models import ModelSpec
 from tokenway.gateway.context import InboundRequest
 from tokenway.gateway.errors import GatewayError
 from tokenway.gateway.gateway import Gateway
 from tokenway.gateway.parse import OPERATIONS
 
 _EXPLAIN_HEADER = "x-tokenway-explain"
+log = logging.getLogger(__name__)
 
 
 def error_response(error: GatewayError, request_id: str | None = None) -> web.Response:
@@ -24,6 +28,24 @@ def error_response(error: GatewayError, request_id: str | None = None) -> web.Re
     if request_id:
         response.headers["x-request-id"] = request_id
     return response
+
+
+@web.middleware
+async def openai_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every error the client sees is an OpenAI error body: unknown paths and methods, and
+    failures no handler foresaw, included."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = f"{request.method} {request.path}: {exc.reason}"
+        return error_response(GatewayError(exc.status, message, code=exc.reason.lower()))
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(GatewayError(500, "internal gateway error", code="internal"))
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
@@ -54,6 +76,10 @@ def _inbound(request: web.Request, body: bytes) -> InboundRequest:
     )
 
 
+def _card(spec: ModelSpec) -> dict[str, str]:
+    return {"id": spec.name, "object": "model", "owned_by": "tokenway", "pool": spec.pool}
+
+
 class GatewayApp:
     """HTTP handlers over a Gateway; nothing here decides anything."""
 
@@ -69,17 +95,21 @@ class GatewayApp:
             explain = request.headers.get(_EXPLAIN_HEADER, "").lower() in ("1", "true")
             prepared = await gateway.pipeline.prepare(inbound, explain=explain)
         except GatewayError as exc:
-            return error_response(exc, request.headers.get("x-request-id"))
+            return error_response(exc)
         gateway.metrics.overhead.observe(gateway.clock() - started)
         return await gateway.forwarder.forward(request, prepared)
 
     async def models(self, request: web.Request) -> web.Response:
-        state = self.gateway.pipeline.state
-        data = [
-            {"id": spec.name, "object": "model", "owned_by": "tokenway", "pool": spec.pool}
-            for spec in state.config.models
-        ]
-        return web.json_response({"object": "list", "data": data})
+        models = self.gateway.pipeline.state.config.models
+        return web.json_response({"object": "list", "data": [_card(spec) for spec in models]})
+
+    async def model(self, request: web.Request) -> web.Response:
+        name = request.match_info["model"]
+        for spec in self.gateway.pipeline.state.config.models:
+            if spec.name == name:
+                return web.json_response(_card(spec))
+        error = GatewayError(404, f"The model `{name}` does not exist.", code="model_not_found")
+        return error_response(error)
 
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -108,10 +138,11 @@ class GatewayApp:
 def build_app(gateway: Gateway) -> web.Application:
     handlers = GatewayApp(gateway)
     # The body limit is enforced per request from the live configuration, not by aiohttp.
-    app = web.Application(client_max_size=2**62)
+    app = web.Application(client_max_size=2**62, middlewares=[openai_errors])
     for path in OPERATIONS:
         app.router.add_post(path, handlers.openai)
     app.router.add_get("/v1/models", handlers.models)
+    app.router.add_get("/v1/models/{model:.+}", handlers.model)
     app.router.add_get("/health", handlers.health)
     app.router.add_get("/ready", handlers.ready)
     app.router.add_get("/metrics", handlers.metrics)

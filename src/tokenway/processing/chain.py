@@ -24,7 +24,7 @@ from functools import partial
 
 from tokenway.gateway.context import RequestContext
 from tokenway.gateway.errors import GatewayError
-from tokenway.gateway.parse import estimate_tokens, prompt_text
+from tokenway.gateway.parse import prompt_text, prompt_tokens_estimate
 from tokenway.processing.base import (
     Processor,
     Rejection,
@@ -69,7 +69,7 @@ def _failed(info: StageInfo, what: str, code: str) -> GatewayError:
 def _refresh(ctx: RequestContext) -> None:
     """Keep the parsed fields in step with a body a processor replaced."""
     ctx.prompt_text = prompt_text(ctx.operation, ctx.body)
-    ctx.prompt_tokens_estimate = estimate_tokens(ctx.prompt_text)
+    ctx.prompt_tokens_estimate = prompt_tokens_estimate(ctx.operation, ctx.body, ctx.prompt_text)
     limit = ctx.body.get("max_completion_tokens", ctx.body.get("max_tokens"))
     if isinstance(limit, int) and not isinstance(limit, bool):
         ctx.max_tokens = limit
