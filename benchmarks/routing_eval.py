@@ -166,13 +166,14 @@ class DispatcherHook:
 
     A queued request asks again at every scrape interval; the queue is pumped whenever the
     newest scrape changed, and each request learns on its next ask whether it was dispatched
-    or expired (the gateway would answer 503) in the meantime.
+    or expired (the gateway would answer 503) or was refused (429) in the meantime.
     """
 
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
         self.released: set[str] = set()
         self.expired: set[str] = set()
+        self.refused: set[str] = set()
         self.queued = 0
         self.shed = 0
         self.timed_out = 0
@@ -202,12 +203,17 @@ class DispatcherHook:
             result = self.dispatcher.pump(endpoints, now)
             self.released.update(item.key for item in result.dispatched)
             self.expired.update(item.key for item in result.expired)
+            self.refused.update(item.key for item in (*result.shed, *result.evicted))
         if key in self.released:
             self.released.discard(key)
             return Admit.ADMIT
         if key in self.expired:
             self.expired.discard(key)
             self.timed_out += 1
+            return Admit.SHED
+        if key in self.refused:
+            self.refused.discard(key)
+            self.shed += 1
             return Admit.SHED
         return Admit.QUEUE
 

@@ -83,3 +83,13 @@ def test_fairness_under_overload_neither_tenant_starves() -> None:
     small = sum(key.startswith("small") for key in served)
     big = sum(key.startswith("big") for key in served)
     assert small == 30 and big == 30
+
+
+def test_queued_sheddable_requests_are_shed_once_the_pool_saturates() -> None:
+    d = build_dispatcher(pool())
+    assert d.arrive("first", 0, "t", BUSY, 0.0) is Verdict.QUEUED
+    # Below saturation, but others wait: a sheddable request queues behind them.
+    assert d.arrive("sheddable", -1, "t", IDLE, 0.1) is Verdict.QUEUED
+    result = d.pump(BUSY, 0.2)
+    assert [item.key for item in result.shed] == ["sheddable"]
+    assert result.dispatched == [] and [item.key for item in d.queues] == ["first"]

@@ -59,3 +59,31 @@ def test_remove_forgets_a_request() -> None:
     assert queues.remove("a")
     assert not queues.remove("a")
     assert _drain(queues) == ["b"]
+
+
+def test_a_full_band_makes_room_for_a_flow_with_a_smaller_share() -> None:
+    queues = FlowQueues(max_per_band=4, ttl=30)
+    for i in range(4):
+        assert queues.push(f"flood-{i}", 0, "flood", 0.0) is not None
+    assert queues.push("flood-4", 0, "flood", 0.0) is None  # the flood has more than its share
+    assert queues.push("quiet-0", 0, "quiet", 0.0) is not None
+    assert [item.key for item in queues.take_evicted()] == ["flood-3"]  # its newest
+    assert queues.push("quiet-1", 0, "quiet", 0.0) is not None  # 1 + 1 < 3: still fairer
+    assert queues.push("quiet-2", 0, "quiet", 0.0) is None  # 2 + 1 >= 2: equal shares now
+    assert [item.key for item in queues.take_evicted()] == ["flood-2"]
+    assert sorted(_drain(queues)) == ["flood-0", "flood-1", "quiet-0", "quiet-1"]
+
+
+def test_a_flood_cannot_keep_a_steady_tenant_out_of_a_full_band() -> None:
+    queues = FlowQueues(max_per_band=10, ttl=30)
+    served = {"flood": 0, "steady": 0}
+    for tick in range(200):
+        for i in range(50):
+            queues.push(f"flood-{tick}-{i}", 0, "flood", float(tick))
+        queues.push(f"steady-{tick}", 0, "steady", float(tick))
+        queues.take_evicted()
+        for _ in range(2):  # the pool takes two per tick
+            item = queues.pop()
+            assert item is not None
+            served[item.flow] += 1
+    assert served["steady"] >= 195  # every one of its requests gets through, give or take

@@ -31,6 +31,11 @@ class Verdict(enum.Enum):
 class PumpResult:
     dispatched: list[Queued]
     expired: list[Queued]
+    """Waited past the TTL: 503."""
+    shed: list[Queued]
+    """Sheddable (priority < 0) and the pool saturated: 429, as if they had just arrived."""
+    evicted: list[Queued]
+    """Gave their place to a flow with a smaller share of a full band: 429 queue full."""
 
 
 class Dispatcher:
@@ -66,6 +71,8 @@ class Dispatcher:
         expired = self.queues.expire(now)
         dispatched: list[Queued] = []
         saturation = self.detector.pool(endpoints)
+        saturated = saturation >= 1.0
+        shed = self.queues.take_bands(lambda priority: should_shed(priority, saturated))
         step = self.detector.headroom_per_request(endpoints)
         # The epsilon keeps ten steps of 0.1 from summing to just under 1.0.
         while saturation + len(dispatched) * step < 1.0 - 1e-9:
@@ -73,7 +80,7 @@ class Dispatcher:
             if item is None:
                 break
             dispatched.append(item)
-        return PumpResult(dispatched, expired)
+        return PumpResult(dispatched, expired, shed, self.queues.take_evicted())
 
     def forget(self, key: str) -> None:
         self.queues.remove(key)

@@ -2,14 +2,16 @@
 
 Strict priority between bands (higher priority dispatches first). Within a band each flow
 (fairness id: tenant or team) has a FIFO queue and flows take turns, so a tenant that floods
-the gateway cannot starve another one. Every entry carries a deadline; expired entries are
-handed back to the caller to answer 503. No clock, no I/O: the caller passes `now`.
+the gateway cannot starve another one; when a band is full, a flow with fewer entries than the
+largest one takes the largest flow's newest place (that request is refused instead). Every
+entry carries a deadline; expired entries are handed back to the caller to answer 503. No
+clock, no I/O: the caller passes `now`.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 
@@ -53,6 +55,18 @@ class _Band:
         self.size -= len(gone)
         return gone
 
+    def make_room_for(self, flow: str) -> Queued | None:
+        """The newest entry of the largest flow, removed, if `flow` holds fewer places even
+        after taking one; None when `flow` already has its fair share."""
+        largest, items = max(self.flows.items(), key=lambda entry: len(entry[1]))
+        if len(self.flows.get(flow, ())) + 1 >= len(items):
+            return None
+        item = items.pop()
+        self.size -= 1
+        if not items:
+            del self.flows[largest]
+        return item
+
     def remove(self, key: str) -> bool:
         for flow, items in self.flows.items():
             for item in items:
@@ -72,6 +86,7 @@ class FlowQueues:
         self.max_per_band = max_per_band
         self.ttl = ttl
         self._bands: dict[int, _Band] = {}
+        self._evicted: list[Queued] = []
 
     def __len__(self) -> int:
         return sum(band.size for band in self._bands.values())
@@ -82,10 +97,13 @@ class FlowQueues:
                 yield from items
 
     def push(self, key: str, priority: int, flow: str, now: float) -> Queued | None:
-        """Queue a request; None when its band is full."""
+        """Queue a request; None when its band is full and its flow has its fair share."""
         band = self._bands.setdefault(priority, _Band())
         if band.size >= self.max_per_band:
-            return None
+            evicted = band.make_room_for(flow)
+            if evicted is None:
+                return None
+            self._evicted.append(evicted)
         item = Queued(key, priority, flow, now, now + self.ttl)
         band.push(item)
         return item
@@ -104,6 +122,20 @@ class FlowQueues:
         for band in self._bands.values():
             gone.extend(band.expire(now))
         return gone
+
+    def take_evicted(self) -> list[Queued]:
+        """Entries that lost their place to a fairer flow since the last call."""
+        evicted, self._evicted = self._evicted, []
+        return evicted
+
+    def take_bands(self, priorities: Callable[[int], bool]) -> list[Queued]:
+        """Remove and return every entry of the bands whose priority matches."""
+        taken: list[Queued] = []
+        for priority in [p for p in self._bands if priorities(p)]:
+            band = self._bands.pop(priority)
+            for items in band.flows.values():
+                taken.extend(items)
+        return taken
 
     def remove(self, key: str) -> bool:
         """Forget a request (its client went away)."""

@@ -112,10 +112,16 @@ class FlowControlAdmission:
             future = self._waiters.get(item.key)
             if future is not None and not future.done():
                 future.set_result(None)
-        for item in result.expired:
-            future = self._waiters.get(item.key)
-            if future is not None and not future.done():
-                future.set_exception(_ttl_error(self.dispatcher.queues.ttl))
+        refusals = (
+            (result.expired, lambda: _ttl_error(self.dispatcher.queues.ttl)),
+            (result.shed, shed_error),
+            (result.evicted, _queue_full_error),
+        )
+        for items, error in refusals:
+            for item in items:
+                future = self._waiters.get(item.key)
+                if future is not None and not future.done():
+                    future.set_exception(error())
 
     async def aclose(self) -> None:
         """Stop the pump task (on shutdown); queued requests are left to their callers."""
