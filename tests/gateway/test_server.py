@@ -119,6 +119,7 @@ async def test_all_endpoints_failing_is_502(stack: Callable[..., Any]) -> None:
                 model="chat", messages=[{"role": "user", "content": "x"}]
             )
         assert info.value.status_code == 502
+        assert info.value.response.headers["x-request-id"]
         await sdk.close()
 
 

@@ -55,6 +55,18 @@ class Forwarder:
             headers["x-tokenway-scores"] = json.dumps(prepared.decision.scores)
         return headers
 
+    @staticmethod
+    def _error(prepared: Prepared, error: GatewayError) -> web.Response:
+        """An error answer carrying the request id and the rate-limit headers, like any other."""
+        headers = {**prepared.response_headers, **error.headers}
+        headers["x-request-id"] = prepared.ctx.request_id
+        return web.Response(
+            status=error.status,
+            body=error.body_bytes(),
+            headers=headers,
+            content_type="application/json",
+        )
+
     async def forward(self, request: web.Request, prepared: Prepared) -> web.StreamResponse:
         settings = prepared.state.config.gateway
         attempts = prepared.decision.endpoints[: 1 + settings.retries.before_first_byte]
@@ -127,11 +139,7 @@ class Forwarder:
                 prepared, ForwardOutcome(status=last.status, retries=retries, error=last.message)
             )
         )
-        response = web.Response(
-            status=error.status, body=error.body_bytes(), content_type="application/json"
-        )
-        response.headers["x-request-id"] = prepared.ctx.request_id
-        return response
+        return self._error(prepared, error)
 
     async def _relay(
         self,
@@ -157,9 +165,7 @@ class Forwarder:
                 except (*_UPSTREAM_ERRORS, TimeoutError) as exc:
                     outcome_status, error = 502, f"upstream body failed: {type(exc).__name__}"
                     gateway_error = GatewayError(502, error, code="upstream_unavailable")
-                    return web.Response(
-                        status=502, body=gateway_error.body_bytes(), content_type="application/json"
-                    )
+                    return self._error(prepared, gateway_error)
                 observer.feed(body, self.clock())
                 observer.finish(self.clock())
                 if answer is not None:
@@ -167,11 +173,7 @@ class Forwarder:
                         body = answer.body(body)
                     except GatewayError as rejected:
                         outcome_status, error = rejected.status, rejected.code
-                        return web.Response(
-                            status=rejected.status,
-                            body=rejected.body_bytes(),
-                            content_type="application/json",
-                        )
+                        return self._error(prepared, rejected)
                 response = web.Response(
                     status=upstream.status,
                     body=body,
