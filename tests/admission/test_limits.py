@@ -320,3 +320,13 @@ async def test_the_memory_store_forgets_released_and_expired_slots() -> None:
     await store.reserve([], [], "sweeper", T0 + 3600)  # a sweep after every lease ended
     assert await store.read([], [f"slot:{i}" for i in range(100)], T0 + 3600) == (0,) * 100
     assert len(store._slots) == 0
+
+
+async def test_a_request_the_gateway_refused_gives_everything_back() -> None:
+    lim, _ = limiter({"limits": [{"requests": 2, "per": "minute"}, {"tokens": 1000}]}, Clock())
+    refused_by_admission = await lim.reserve(ctx(request_id="shed"))
+    await refused_by_admission.cancel()
+    served = await lim.reserve(ctx(request_id="served"))
+    await served.settle(Usage(20, 5))
+    used = [limit["used"] for limit in (await lim.usage("search", []))["limits"]]  # type: ignore[union-attr]
+    assert used == [1, 25]  # only the served request counts

@@ -187,7 +187,7 @@ class Pipeline:
             if ticket is not None:
                 ticket.release()
             if reservation is not None:
-                await reservation.settle(None)
+                await reservation.cancel()
             raise
         prepared = Prepared(
             ctx=ctx,

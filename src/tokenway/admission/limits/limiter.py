@@ -115,7 +115,9 @@ class Limiter:
     async def close(self) -> None:
         await self._store.close()
 
-    async def _settle(self, reservation: LimitReservation, usage: Usage | None) -> None:
+    async def _settle(
+        self, reservation: LimitReservation, usage: Usage | None, served: bool
+    ) -> None:
         actual = usage or Usage()
         # Slots are freed by holder even when the reservation seemed to fail: a store that
         # timed out may still have taken them, and freeing a slot never taken changes nothing.
@@ -124,7 +126,7 @@ class Limiter:
         slot_keys = [s.key for s in reservation.plan.slots]
         try:
             deltas = settle_deltas(
-                reservation.plan, actual, reservation.model, reservation.reserved
+                reservation.plan, actual, reservation.model, reservation.reserved, served
             )
             price = self._prices.get(reservation.model)
             cost = price_nano(price, actual) / NANO if price is not None else 0.0
@@ -233,4 +235,12 @@ class LimitReservation:
         if self._settled:
             return
         self._settled = True
-        await self._limiter._settle(self, usage)
+        await self._limiter._settle(self, usage, served=True)
+
+    async def cancel(self) -> None:
+        """The gateway refused the request after reserving (shed, queue full or timed out, no
+        endpoint): everything is given back, its request count included."""
+        if self._settled:
+            return
+        self._settled = True
+        await self._limiter._settle(self, None, served=False)

@@ -77,14 +77,20 @@ def plan_request(
     return Plan(tuple(counters), tuple(slots))
 
 
-def settle_deltas(plan: Plan, usage: Usage, model: str, reserved: bool) -> list[Delta]:
+def settle_deltas(
+    plan: Plan, usage: Usage, model: str, reserved: bool, served: bool
+) -> list[Delta]:
     """What to add to each counter so that it holds the actual usage instead of the estimate
-    (or, when the store could not reserve, the whole usage); request counts stay as reserved."""
+    (or, when the store could not reserve, the whole usage). Request counts stay as reserved
+    for a request that was served, and are given back for one the gateway itself refused."""
     deltas = []
     for counter in plan.counters:
-        if counter.rule.kind == "requests" and reserved:
+        if not served:
+            delta = -counter.charge if reserved else 0
+        elif counter.rule.kind == "requests" and reserved:
             continue
-        delta = counter.rule.charge(usage, model) - (counter.charge if reserved else 0)
+        else:
+            delta = counter.rule.charge(usage, model) - (counter.charge if reserved else 0)
         if delta:
             deltas.append(Delta(counter.key, delta, counter.expire_at))
     return deltas
