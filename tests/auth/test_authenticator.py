@@ -12,6 +12,7 @@ from tokenway.auth.principal import ANONYMOUS
 from tokenway.config.loader import parse_platform
 from tokenway.config.platform import PlatformConfig
 from tokenway.gateway.errors import GatewayError
+from tokenway.gateway.headers import merged_headers
 
 
 def platform(keys: dict[str, str], access: dict[str, object] | None = None) -> PlatformConfig:
@@ -91,3 +92,18 @@ def test_config_holds_only_hashes() -> None:
     config = platform({"search": key})
     assert key not in config.model_dump_json()
     assert key.startswith("tw-") and len(key) > 40
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [("Authorization", "Bearer {ads}"), ("Authorization", "Bearer {search}")],
+        [("Authorization", "Bearer {search}"), ("X-Api-Key", "{ads}")],
+        [("x-api-key", "{search}"), ("X-API-KEY", "{search}")],
+    ],
+)
+def test_repeated_or_mixed_credentials_are_refused(pairs: list[tuple[str, str]]) -> None:
+    keys = {"search": generate_key(), "ads": generate_key()}
+    authenticator = build_authenticator(platform(keys))
+    headers = merged_headers((name, value.format(**keys)) for name, value in pairs)
+    assert "exactly one credential" in rejected(authenticator, headers).message

@@ -175,3 +175,21 @@ def test_policy_input_never_contains_credentials() -> None:
     assert "tw-secret" not in str(document)
     assert document["headers"] == {"x-team-hint": "search"}
     assert document["model"] == "support-assistant" and document["adapter"] == "support-lora-v3"
+
+
+def test_a_failing_builtin_denies_even_with_a_default_allow(tmp_path: Path) -> None:
+    policy = tmp_path / "p.rego"
+    policy.write_text(
+        "package tokenway.authz\ndefault allow := true\n"
+        'allow := false if { to_number(input.headers["x-cost-center"]) > 100 }\n'
+    )
+    auth = authorizer(rego=str(policy))
+    headers = {"x-cost-center": "abc"}
+    message = denied(auth, SEARCH, "support-assistant", SUPPORT, headers=headers)
+    assert "policy" in message
+
+
+def test_credentials_never_reach_the_policy_whatever_their_spelling() -> None:
+    headers = {"Authorization": "Bearer tw-secret", "X-Api-Key": "tw-secret", "Cookie": "s=1"}
+    document = policy_input(context(SEARCH, "support-assistant", route=SUPPORT, headers=headers))
+    assert "tw-secret" not in str(document) and document["headers"] == {}

@@ -200,3 +200,15 @@ def provider(jwks_file: Path) -> JwtProvider:
 
 
 TEAMS = (("search", JwtMatch(issuer=ISSUER, value="search")),)
+
+
+async def test_odd_issuers_and_empty_subjects_are_refused(tmp_path: Path, signer: Signer) -> None:
+    auth = authenticator_for({"file": str(write_jwks(tmp_path / "jwks.json", signer))})
+    await auth.start()
+    try:
+        listed = unsigned({"alg": "RS256", "typ": "JWT"}, claims(iss=[ISSUER], exp=2**40), b"")
+        assert "issuer not accepted" in reason(auth, listed)  # not a crash on an unhashable iss
+        nobody = signer.token(claims(sub="", team="ads"))
+        assert "no subject" in reason(auth, nobody)
+    finally:
+        await auth.close()

@@ -17,6 +17,7 @@ from tokenway.auth.tls import peer_uri_sans, server_ssl_context
 from tokenway.config.loader import parse_platform
 from tokenway.config.tls import TlsSettings
 from tokenway.gateway.errors import GatewayError
+from tokenway.gateway.headers import merged_headers
 
 SEARCH = "spiffe://acme.internal/ns/search/sa/indexer"
 
@@ -159,3 +160,18 @@ async def test_mtls_listener_verifies_svids_against_the_trust_bundle(
     finally:
         server.close()
         await server.wait_closed()
+
+
+def test_a_client_written_xfcc_line_cannot_shadow_the_proxys() -> None:
+    auth = authenticator(forwardedClientCert={"trustedPeers": ["10.9.0.0/16"]})
+    spoofed = "URI=spiffe://acme.internal/ns/ads/sa/evil"
+    headers = merged_headers(
+        [("x-forwarded-client-cert", spoofed), ("X-Forwarded-Client-Cert", f"URI={SEARCH}")]
+    )
+    assert auth.authenticate(inbound(headers, peer="10.9.0.7")).team == "search"
+
+
+def test_ipv4_mapped_peers_match_ipv4_trusted_networks() -> None:
+    auth = authenticator(forwardedClientCert={"trustedPeers": ["10.9.0.0/16"]})
+    headers = {"x-forwarded-client-cert": f"URI={SEARCH}"}
+    assert auth.authenticate(inbound(headers, peer="::ffff:10.9.3.4")).team == "search"

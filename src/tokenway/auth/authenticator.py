@@ -14,6 +14,8 @@ import ipaddress
 import logging
 from collections.abc import Mapping, Sequence
 
+import jwt
+
 from tokenway.auth.apikeys import ApiKeyIndex
 from tokenway.auth.bearer_jwt import JwtVerifier, TokenRejected, looks_like_jwt
 from tokenway.auth.jwks import JwksKeys
@@ -67,7 +69,7 @@ class Authenticator:
         for keys in self._jwks:
             try:
                 await keys.refresh()
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, jwt.PyJWTError) as exc:
                 log.warning("jwks not loaded from %s: %s", keys.source.file or keys.source.url, exc)
         self._tasks = [asyncio.create_task(keys.run()) for keys in self._jwks]
 
@@ -110,6 +112,10 @@ class Authenticator:
             token = token.strip()
         else:
             token = headers.get("x-api-key", "").strip()
+        # Repeated headers arrive joined by commas, which no key or token contains: ambiguous
+        # credentials are refused, never picked by position.
+        if "," in token or ("authorization" in headers and "x-api-key" in headers):
+            return "bearer", "send exactly one credential (one Authorization or x-api-key)"
         if looks_like_jwt(token):
             if self._jwt is None:
                 return "jwt", "JWT bearer tokens are not accepted here"
@@ -139,6 +145,9 @@ def _peer_address(peer: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | 
     elif peer.count(":") == 1:
         host = peer.partition(":")[0]
     try:
-        return ipaddress.ip_address(host)
+        address = ipaddress.ip_address(host)
     except ValueError:
         return None
+    # A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d.
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return mapped or address

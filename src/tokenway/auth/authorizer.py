@@ -35,6 +35,9 @@ class OpenAuthorizer:
     def authorize(self, ctx: RequestContext) -> None:
         ctx.annotations["authz"] = "open"
 
+    def lists_model(self, team: str, model: str) -> bool:
+        return True
+
 
 class Authorizer:
     __slots__ = ("_default_allow", "_metrics", "_policy", "_teams")
@@ -71,6 +74,10 @@ class Authorizer:
             reason,
         )
         raise GatewayError(403, f"Forbidden: {reason}", "access_denied")
+
+    def lists_model(self, team: str, model: str) -> bool:
+        access = self._teams.get(team)
+        return self._default_allow if access is None else access.models.match(model)
 
     def _allow_lists(self, ctx: RequestContext, team: str) -> tuple[bool, str, str]:
         access = self._teams.get(team)

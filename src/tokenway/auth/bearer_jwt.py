@@ -92,7 +92,8 @@ class JwtVerifier:
         algorithm = header.get("alg")
         if algorithm not in ALGORITHMS:
             raise TokenRejected("token algorithm not accepted")
-        issuer = self._issuers.get(unverified.get("iss"))  # type: ignore[arg-type]
+        claimed = unverified.get("iss")
+        issuer = self._issuers.get(claimed) if isinstance(claimed, str) else None
         if issuer is not None:
             claims = _decode(
                 token, issuer.keys, header, issuer.provider.audience, issuer.provider.issuer
@@ -135,6 +136,14 @@ def _decode(
         raise TokenRejected("token invalid") from None
 
 
+def _subject(claims: Mapping[str, Any]) -> str:
+    """The subject keys per-credential limits: an empty one would share one bucket."""
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise TokenRejected("token has no subject")
+    return subject
+
+
 def _oidc_principal(claims: Mapping[str, Any], issuer: Issuer) -> Principal:
     audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
     for team, match in issuer.teams:
@@ -147,7 +156,7 @@ def _oidc_principal(claims: Mapping[str, Any], issuer: Issuer) -> Principal:
                 team=team,
                 user=str(user) if user is not None else None,
                 method="jwt",
-                key_id=str(claims["sub"]),
+                key_id=_subject(claims),
                 labels={"issuer": issuer.provider.issuer},
             )
     raise TokenRejected("token belongs to no team")

@@ -39,6 +39,9 @@ class RegoPolicy:
         try:
             text = Path(path).read_text(encoding="utf-8")
             self._interpreter = regopy.Interpreter()
+            # A failing built-in (to_number("abc")) must be an error, which denies; by default
+            # it only leaves its rule undefined and a `default allow := true` would allow.
+            self._interpreter.strict_built_in_errors = True
             self._interpreter.add_module(Path(path).name, text)
             self._bundle = self._interpreter.build(QUERY, [QUERY])
         except (OSError, regopy.RegoError) as exc:
@@ -90,5 +93,7 @@ def policy_input(ctx: RequestContext) -> dict[str, Any]:
         },
         "method": ctx.inbound.method,
         "path": ctx.inbound.path,
-        "headers": {k: v for k, v in ctx.headers.items() if k not in HIDDEN_HEADERS},
+        "headers": {
+            k.lower(): v for k, v in ctx.headers.items() if k.lower() not in HIDDEN_HEADERS
+        },
     }

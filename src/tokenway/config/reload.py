@@ -10,7 +10,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from tokenway.config.errors import ConfigError
+from tokenway.config.errors import ConfigError, ConfigIssue
 from tokenway.config.loader import load_platform
 from tokenway.config.platform import PlatformConfig
 
@@ -55,6 +55,12 @@ class ConfigWatcher:
             for issue in exc.issues:
                 log.error("configuration rejected, keeping the running one: %s", issue)
             self.rejected(exc)
+            return False
+        except Exception as exc:
+            # Building what the file describes failed (an unusable JWKS, a policy the engine
+            # refuses): the running configuration stays, and the watcher keeps watching.
+            log.exception("configuration could not be applied, keeping the running one")
+            self.rejected(ConfigError([ConfigIssue(str(self.path), None, "", str(exc))]))
             return False
         return True
 

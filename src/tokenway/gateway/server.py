@@ -14,6 +14,7 @@ from tokenway.config.models import ModelSpec
 from tokenway.gateway.context import InboundRequest
 from tokenway.gateway.errors import GatewayError
 from tokenway.gateway.gateway import Gateway
+from tokenway.gateway.headers import merged_headers
 from tokenway.gateway.parse import OPERATIONS
 
 _EXPLAIN_HEADER = "x-tokenway-explain"
@@ -67,7 +68,7 @@ def _inbound(request: web.Request, body: bytes) -> InboundRequest:
     return InboundRequest(
         method=request.method,
         path=request.path,
-        headers=request.headers,
+        headers=merged_headers(request.headers.items()),
         body=body,
         peer=str(peer[0]) if peer else "",
         peer_certificate_uris=peer_uri_sans(
@@ -99,13 +100,28 @@ class GatewayApp:
         gateway.metrics.overhead.observe(gateway.clock() - started)
         return await gateway.forwarder.forward(request, prepared)
 
-    async def models(self, request: web.Request) -> web.Response:
+    def _visible_models(self, request: web.Request) -> list[ModelSpec]:
+        """The models the caller's team may use; the caller is identified like any API
+        request (401 without valid credentials)."""
+        stages = self.gateway.stages
+        team = stages.authenticator.authenticate(_inbound(request, b"")).team
         models = self.gateway.pipeline.state.config.models
-        return web.json_response({"object": "list", "data": [_card(spec) for spec in models]})
+        return [spec for spec in models if stages.authorizer.lists_model(team, spec.name)]
+
+    async def models(self, request: web.Request) -> web.Response:
+        try:
+            visible = self._visible_models(request)
+        except GatewayError as exc:
+            return error_response(exc)
+        return web.json_response({"object": "list", "data": [_card(spec) for spec in visible]})
 
     async def model(self, request: web.Request) -> web.Response:
         name = request.match_info["model"]
-        for spec in self.gateway.pipeline.state.config.models:
+        try:
+            visible = self._visible_models(request)
+        except GatewayError as exc:
+            return error_response(exc)
+        for spec in visible:
             if spec.name == name:
                 return web.json_response(_card(spec))
         error = GatewayError(404, f"The model `{name}` does not exist.", code="model_not_found")

@@ -20,6 +20,11 @@ class Authorizer(Protocol):
         """Raises GatewayError(403) unless ctx.principal may use ctx.route for ctx.operation."""
         ...
 
+    def lists_model(self, team: str, model: str) -> bool:
+        """Whether GET /v1/models shows `model` to `team` (its allow-list; policies need a
+        whole request and are checked when the model is used)."""
+        ...
+
 
 class Reservation(Protocol):
     """Tokens and slots held for one admitted request until it settles."""

@@ -16,15 +16,16 @@ from tokenway.gateway.extproc.protocol import (
     SUBSET_KEY,
     SUBSET_NAMESPACE,
 )
+from tokenway.gateway.headers import merged_headers
 
 
 def header_dict(headers: HeaderMap) -> dict[str, str]:
-    """Lower-case names to values; Envoy fills `raw_value` (bytes), older versions `value`."""
-    result: dict[str, str] = {}
-    for header in headers.headers:
-        value = header.raw_value.decode("utf-8", "replace") if header.raw_value else header.value
-        result[header.key.lower()] = value
-    return result
+    """Lower-case names to values, repeats comma-joined (`merged_headers`); Envoy fills
+    `raw_value` (bytes), older versions `value`."""
+    return merged_headers(
+        (h.key, h.raw_value.decode("utf-8", "replace") if h.raw_value else h.value)
+        for h in headers.headers
+    )
 
 
 def downstream_peer(attributes: Mapping[str, Struct]) -> str:
