@@ -85,3 +85,14 @@ def test_durations_in_ms_round_trip(ms: int) -> None:
 @given(st.integers(min_value=0, max_value=2**20))
 def test_sizes_in_kibibytes(k: int) -> None:
     assert parse_size(f"{k}Ki") == k * 1024
+
+
+def test_an_endpoint_has_one_engine_and_scrapes_are_periodic() -> None:
+    shared = (
+        "pools:\n  - {name: a, endpoints: ['127.0.0.1:8001']}\n"
+        "  - {name: b, engine: sglang, endpoints: ['127.0.0.1:8001']}\n"
+    )
+    with pytest.raises(ConfigError, match="is a vllm endpoint in pool 'a' and a sglang"):
+        parse_platform(shared)
+    with pytest.raises(ConfigError, match=r"gateway\.metricsInterval"):
+        parse_platform("gateway: {metricsInterval: 0s}\n")

@@ -79,3 +79,15 @@ def test_agrees_with_prometheus_client_on_what_prometheus_client_writes(
     assert [(dict(s.labels), s.value) for s in ours] == [
         (s.labels, s.value) for s in family.samples
     ]
+
+
+def test_blanks_before_names_and_labels_are_read_like_prometheus_client() -> None:
+    text = '  vllm:num_requests_waiting 2\nvllm:num_requests_running {model_name="m"} 3\n'
+    found = ExpositionReader(["vllm:num_requests_waiting", "vllm:num_requests_running"]).read(text)
+    assert found["vllm:num_requests_waiting"][0].value == 2
+    assert found["vllm:num_requests_running"] == [Sample({"model_name": "m"}, 3.0)]
+
+
+def test_non_finite_series_count_as_nothing_in_totals() -> None:
+    samples = [Sample({}, math.nan), Sample({}, math.inf), Sample({}, 4.0)]
+    assert total(samples) == 4.0

@@ -25,9 +25,15 @@ class GatewaySettings(Section):
     timeouts: Timeouts = Timeouts()
     retries: Retries = Retries()
     metrics_interval: Duration = 0.05
-    metrics_stale_after: Duration = 2.0
     access_log: bool = True
     tls: TlsSettings | None = None
+
+    @field_validator("metrics_interval")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be longer than 0s")
+        return value
 
     @field_validator("listen")
     @classmethod

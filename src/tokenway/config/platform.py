@@ -61,6 +61,7 @@ class PlatformConfig(Section):
                 problems.append(f"models: {model.name!r} names unknown pool {model.pool!r}")
         problems += identity_problems(self.teams, self.access)
         problems += self._picker_outlasts_queues()
+        problems += self._one_engine_per_endpoint()
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -77,6 +78,20 @@ class PlatformConfig(Section):
             for i, pool in enumerate(self.pools)
             if pool.flow_control.enabled and pool.flow_control.queue_ttl >= timeout
         ]
+
+    def _one_engine_per_endpoint(self) -> list[str]:
+        """An endpoint's metrics are read one way: pools sharing it must agree on its engine."""
+        engines: dict[str, tuple[str, str]] = {}
+        problems = []
+        for pool in self.pools:
+            for url in pool.endpoints:
+                first = engines.setdefault(url, (pool.name, pool.engine))
+                if first[1] != pool.engine:
+                    problems.append(
+                        f"pools: {url} is a {first[1]} endpoint in pool {first[0]!r} and a "
+                        f"{pool.engine} endpoint in pool {pool.name!r}"
+                    )
+        return problems
 
     def pool(self, name: str) -> PoolSpec:
         return next(p for p in self.pools if p.name == name)

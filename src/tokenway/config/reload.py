@@ -40,14 +40,26 @@ class ConfigWatcher:
         self.rejected = rejected
         self.interval = interval
         self._digest = _digest(path)
+        self._changing: bytes | None = None
+        """A new content seen once: it is applied when the next poll finds it unchanged."""
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
     async def check(self, force: bool = False) -> bool:
-        """Reload if the content changed (or when forced); True if a new config was applied."""
+        """Reload if the content changed and held still for one poll (or when forced: SIGHUP);
+        True if a new config was applied.
+
+        Waiting one poll keeps a file caught mid-save (an editor that truncates, then writes)
+        from being applied: an empty or cut-off file can still be valid YAML, and would
+        replace every pool and model with nothing."""
         digest = _digest(self.path)
         if digest is None or (digest == self._digest and not force):
+            self._changing = None
             return False
+        if not force and digest != self._changing:
+            self._changing = digest
+            return False
+        self._changing = None
         self._digest = digest
         try:
             await self.apply(load_platform(self.path))

@@ -11,6 +11,7 @@ the regex engine skip the rest at C speed) measured about 0.25 ms for the same p
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,7 +41,9 @@ class ExpositionReader:
         prefix = _common_prefix(wanted)
         alternatives = "|".join(re.escape(name[len(prefix) :]) for name in wanted)
         self._pattern = re.compile(
-            "\n(" + re.escape(prefix) + "(?:" + alternatives + "))"
+            # Blanks may lead a line and separate the name from its labels (the text format
+            # allows both, and prometheus_client reads them).
+            "\n[ \t]*(" + re.escape(prefix) + "(?:" + alternatives + "))[ \t]*"
             r'(?:\{((?:[^"}]|"(?:[^"\\]|\\.)*")*)\})?[ \t]+(\S+)[ \t]*(?:\S+[ \t]*)?(?=\r?\n|$)'
         )
 
@@ -80,8 +83,9 @@ def _number(name: str, value: str) -> float:
 
 
 def total(samples: Sequence[Sample]) -> float:
-    """Sum over series: counts split by label (per engine, per model) add up."""
-    return sum(sample.value for sample in samples)
+    """Sum over series: counts split by label (per engine, per model) add up. A NaN or infinite
+    series (a server's gauge with nothing to report) counts as 0 rather than failing the scrape."""
+    return sum(sample.value for sample in samples if math.isfinite(sample.value))
 
 
 def mean(samples: Sequence[Sample]) -> float:

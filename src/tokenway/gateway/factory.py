@@ -59,11 +59,13 @@ def build_state(
         )
         for spec in config.pools
     }
+    # Pools that are gone go first: an endpoint moving to a renamed pool (with another engine)
+    # must not be found in its old pool.
+    for name in set(registry.pools()) - set(pools):
+        registry.remove_pool(name)
     for spec in config.pools:
         if spec.inference_pool is None:
             registry.set_pool(spec.name, spec.endpoints, spec.engine)
-    for name in set(registry.pools()) - set(pools):
-        registry.remove_pool(name)
     return GatewayState(
         config=config,
         router=ModelRouter(config.models),
