@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import pytest
 from lightkube import AsyncClient, KubeConfig
+from lightkube.resources.core_v1 import Pod
 from tests.kube.fake_apiserver import FakeApiServer, inference_pool, pod
 
 from tokenway.datalayer.registry import EndpointRegistry
-from tokenway.kube.discovery import PoolDiscovery, WatchedPool
+from tokenway.kube.discovery import InferencePool, PoolDiscovery, WatchedPool, _Namespace
 from tokenway.kube.endpoints import PodView, pool_endpoints
 
 LABELS = {"tokenway.io/pool": "llama-8b"}
@@ -146,3 +147,18 @@ async def test_broken_stream_relists_and_bookmarks_are_sent(
     await _until(lambda: _urls(registry) == ["http://10.0.0.1:8000"])
     assert server.requests.count("LIST pods") >= 2
     assert server.sent["ERROR"] == 0
+
+
+def test_nothing_is_published_before_both_informers_listed() -> None:
+    calls: list[tuple[str, tuple[str, ...], str]] = []
+
+    class Sink:
+        def set_pool(self, pool: str, urls: Iterable[str], engine: str) -> None:
+            calls.append((pool, tuple(urls), engine))
+
+    namespace = _Namespace([WatchedPool("llama-8b", "llama-8b", NS)], Sink())
+    namespace.pods_changed({"a": Pod.from_dict(pod("a", "10.0.0.1", LABELS))})
+    assert calls == []  # the pool's selector is not known yet: it is not empty
+    resource = InferencePool.from_dict(inference_pool("llama-8b", LABELS, [8000]))
+    namespace.pools_changed({"llama-8b": resource})
+    assert [urls for _, urls, _ in calls] == [("http://10.0.0.1:8000",)]

@@ -49,13 +49,17 @@ def watched_pools(config: PlatformConfig) -> list[WatchedPool]:
 
 
 class _Namespace:
-    """The pools of one namespace, recomputed from both informers' current objects."""
+    """The pools of one namespace, recomputed from both informers' current objects.
+
+    Nothing is published until both informers have listed once: with only one side known a
+    pool would look empty, and emptying it drops its endpoints' state (in-flight counts,
+    health, metrics) and turns requests away meanwhile."""
 
     def __init__(self, pools: Sequence[WatchedPool], sink: PoolSink) -> None:
         self._pools = pools
         self._sink = sink
-        self._inference_pools: dict[str, Any] = {}
-        self._pods: dict[str, Any] = {}
+        self._inference_pools: dict[str, Any] | None = None
+        self._pods: dict[str, Any] | None = None
         self._sent: dict[str, PoolEndpoints] = {}
 
     def pools_changed(self, objects: dict[str, Any]) -> None:
@@ -67,6 +71,8 @@ class _Namespace:
         self._publish()
 
     def _publish(self) -> None:
+        if self._inference_pools is None or self._pods is None:
+            return
         pods = [pod_view(p) for p in self._pods.values()]
         for watched in self._pools:
             resource = self._inference_pools.get(watched.name)
