@@ -4,11 +4,13 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
-from tokenway.bench.config import load_bench_config
+from tokenway.bench.config import BenchConfig, load_bench_config
 from tokenway.bench.datasets import LoraMix, SharedPrefix
 from tokenway.bench.load import ConcurrencyStage, RateStage
+from tokenway.bench.session import BenchResult
+from tokenway.cli import bench as cli_bench
 from tokenway.cli.bench import _overrides
 from tokenway.cli.main import app
 from tokenway.config.errors import ConfigError
@@ -150,39 +152,128 @@ def test_sweep_from_flags_reports_each_stage(threaded_sim: str, tmp_path: Path) 
     assert all(json.loads(line)["group"].startswith("conversation-") for line in lines)
 
 
+FLAGS = [
+    "model",
+    "output",
+    "timeout",
+    "seed",
+    "tenant_header",
+    "stream",
+    "target",
+    "requests",
+    "sweep",
+    "max_stages",
+    "rate",
+    "concurrency",
+    "duration",
+    "arrivals",
+    "warmup",
+    "data",
+    "api",
+    "groups",
+    "prompts_per_group",
+    "system_prompt_tokens",
+    "turns",
+    "file",
+    "input_tokens",
+    "output_tokens",
+    "lora_adapters",
+    "slo_ttft",
+    "slo_tpot",
+]
+
+
 def test_a_duration_alone_sets_the_default_rate_stage() -> None:
-    flags = dict.fromkeys(
-        [
-            "model",
-            "output",
-            "timeout",
-            "seed",
-            "tenant_header",
-            "stream",
-            "target",
-            "api_key",
-            "requests",
-            "sweep",
-            "max_stages",
-            "rate",
-            "concurrency",
-            "arrivals",
-            "warmup",
-            "data",
-            "api",
-            "groups",
-            "prompts_per_group",
-            "system_prompt_tokens",
-            "turns",
-            "file",
-            "input_tokens",
-            "output_tokens",
-            "lora_adapters",
-            "slo_ttft",
-            "slo_tpot",
-        ]
-    )
-    overrides = _overrides(**{**flags, "duration": "5s", "target": ["http://h"]})
+    overrides = _overrides(**{**dict.fromkeys(FLAGS), "duration": "5s", "target": ["http://h"]})
     assert overrides["load"] == {"stages": [{"rate": 1.0, "duration": "5s"}]}
     config = load_bench_config(None, overrides)
     assert config.plan().stages == (RateStage(1.0, duration=5.0),)
+
+
+@pytest.fixture
+def planned(monkeypatch: pytest.MonkeyPatch) -> list[BenchConfig]:
+    """The configs `tokenway bench` would run, instead of running them."""
+    seen: list[BenchConfig] = []
+
+    async def record(config: BenchConfig, *callbacks: object) -> BenchResult:
+        seen.append(config)
+        return BenchResult([], [])
+
+    monkeypatch.setattr(cli_bench, "run_benchmark", record)
+    return seen
+
+
+def bench(*args: str, env: dict[str, str] | None = None) -> Result:
+    return runner.invoke(app, ["bench", "-t", "http://127.0.0.1:9", *args], env=env)
+
+
+def test_arrivals_or_warmup_alone_keep_the_default_stage(planned: list[BenchConfig]) -> None:
+    assert bench("--arrivals", "constant").exit_code == 0
+    assert bench("--warmup", "1s").exit_code == 0
+    constant, warm = (config.plan() for config in planned)
+    assert constant.stages == (RateStage(1.0, duration=60.0, process="constant"),)
+    assert warm.stages == (RateStage(1.0, duration=60.0),) and warm.warmup == 1.0
+
+
+def test_load_flags_replace_the_files_stages_or_sweep(
+    planned: list[BenchConfig], tmp_path: Path
+) -> None:
+    stages, sweep = tmp_path / "stages.yaml", tmp_path / "sweep.yaml"
+    stages.write_text(
+        "targets: [{url: 'http://127.0.0.1:9'}]\nload: {stages: [{rate: 5, count: 9}]}\n"
+    )
+    sweep.write_text("targets: [{url: 'http://127.0.0.1:9'}]\nload: {sweep: {start: 2, step: 3}}\n")
+    for args in (["-c", str(stages), "--sweep"], ["-c", str(sweep), "--rate", "3"]):
+        result = runner.invoke(app, ["bench", *args])
+        assert result.exit_code == 0, result.output
+    from_stages, from_sweep = (config.plan() for config in planned)
+    assert from_stages.sweep is not None and from_stages.sweep.start == 1.0
+    assert from_sweep.sweep is None and from_sweep.stages == (RateStage(3, duration=60.0),)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["-n", "0"],
+            "command line: load.stages[0].count: Input should be greater than or equal to 1",
+        ),
+        (["--sweep", "--max-stages", "0"], "command line: load.sweep.maxStages: Input should be"),
+        (["--lora-adapters", "0"], "command line: data.lora.count: Input should be"),
+        (["--timeout", "0s"], "command line: timeout: Input should be greater than 0"),
+        (["--max-stages", "3"], "command line: --max-stages: counts sweep stages: add --sweep"),
+        (["--sweep", "-n", "5"], "command line: --requests: sweep stages are rate stages"),
+    ],
+)
+def test_zero_and_misplaced_flags_are_errors(
+    planned: list[BenchConfig], args: list[str], message: str
+) -> None:
+    result = bench(*args)
+    assert result.exit_code == 1 and message in result.output and not planned
+
+
+def test_the_api_key_reaches_targets_from_the_file(
+    planned: list[BenchConfig], tmp_path: Path
+) -> None:
+    path = tmp_path / "bench.yaml"
+    path.write_text("targets: [{url: 'http://127.0.0.1:9'}]\n")
+    result = runner.invoke(app, ["bench", "-c", str(path)], env={"TOKENWAY_API_KEY": "sk-env"})
+    assert result.exit_code == 0, result.output
+    assert [t.api_key for t in planned[0].named_targets()] == ["sk-env"]
+
+
+def test_an_unusable_output_is_an_error_naming_it(tmp_path: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    result = bench("-o", str(taken), "-n", "1")
+    assert result.exit_code == 1
+    assert f"error {taken}: cannot write the reports there" in result.output
+
+
+def test_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def interrupted(*args: object) -> BenchResult:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_bench, "run_benchmark", interrupted)
+    result = bench()
+    assert result.exit_code == 130 and "interrupted" in result.output

@@ -161,3 +161,40 @@ def test_sharegpt_uses_the_first_exchange_and_filters(tmp_path: Path) -> None:
     path.write_text("[{")
     with pytest.raises(DatasetError, match="invalid JSON"):
         take(ShareGpt(path), 1)
+
+
+CONVERSATION = {
+    "conversations": [
+        {"from": "human", "value": "What does a prefix cache keep?"},
+        {"from": "gpt", "value": "Computed key and value blocks of earlier prompts."},
+    ]
+}
+
+
+def test_sharegpt_file_errors_name_the_line_or_the_shape(tmp_path: Path) -> None:
+    path = tmp_path / "sharegpt.jsonl"
+    path.write_text("\n".join([json.dumps(CONVERSATION)] * 3 + ['{"conversations": [oops']))
+    with pytest.raises(DatasetError, match=r"sharegpt.jsonl:4: invalid JSON"):
+        take(ShareGpt(path), 1)
+    path.write_text(json.dumps({"data": [CONVERSATION]}, indent=2))
+    with pytest.raises(DatasetError, match=r"sharegpt.jsonl: the top level is an object"):
+        take(ShareGpt(path), 1)
+    path.write_text(json.dumps([CONVERSATION], indent=2).replace("cache", "\u2028cache"))
+    assert len(take(ShareGpt(path), 2)) == 2
+
+
+def test_jsonl_priority_is_not_a_key(tmp_path: Path) -> None:
+    # the gateway takes no numeric priority from a request: a silently dropped key would lie
+    path = tmp_path / "prompts.jsonl"
+    path.write_text('{"prompt": "hi", "priority": 1}\n')
+    with pytest.raises(DatasetError, match=r":1: unknown keys \['priority'\]"):
+        load_jsonl(path)
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "sharegpt"])
+def test_a_file_that_is_not_utf8_is_named(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / f"data.{kind}"
+    path.write_bytes(b'{"prompt": "ok"}\n{"prompt": "caf\xe9"}\n')
+    dataset = JsonlPrompts(path) if kind == "jsonl" else ShareGpt(path)
+    with pytest.raises(DatasetError, match=rf"data.{kind}:2: not UTF-8 text"):
+        take(dataset, 1)

@@ -6,6 +6,8 @@ import pytest
 
 from tokenway.bench.datasets import Synthetic, fixed
 from tokenway.bench.load import ConcurrencyStage, RateStage, arrival_times, rate_workload
+from tokenway.bench.record import RequestRecord
+from tokenway.bench.runner import outcome
 from tokenway.bench.sweep import StageOutcome, Sweep, saturation
 
 
@@ -49,3 +51,27 @@ def test_sweep_rates_and_saturation() -> None:
     fast = StageOutcome(10, 10, 0.001, 0.0)
     assert saturation(sweep, fast, StageOutcome(40, 40, 0.004, 0.0)) is None  # jitter, no knee
     assert "failed" in (saturation(sweep, first, StageOutcome(40, 40, 0.1, 0.2)) or "")
+
+
+def answered_after(latencies: list[float]) -> list[RequestRecord]:
+    """One request a second from t=0, each answered after its latency."""
+    return [
+        RequestRecord(0, "t", "g", "m", float(i), float(i), i + latency)
+        for i, latency in enumerate(latencies)
+    ]
+
+
+def test_long_latencies_alone_are_not_saturation() -> None:
+    stage = RateStage(rate=1, duration=10, process="constant")
+    result = outcome(stage, answered_after([5.0] * 10))
+    assert result.offered_rate == pytest.approx(1.0)
+    assert result.achieved_rate == pytest.approx(1.0)
+    assert saturation(Sweep(start=1, stage_duration=10), result, result) is None
+
+
+def test_answers_falling_further_behind_are_saturation() -> None:
+    stage = RateStage(rate=1, duration=10, process="constant")
+    result = outcome(stage, answered_after([1.0 + i for i in range(10)]))
+    assert result.achieved_rate == pytest.approx(0.8)  # 8 answered by 10 s + median 5.5 s
+    reason = saturation(Sweep(start=1, stage_duration=10), result, result)
+    assert reason is not None and reason.startswith("answered 0.8 req/s of 1.0")

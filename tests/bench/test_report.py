@@ -8,6 +8,7 @@ import pytest
 
 from tokenway.bench.load import ConcurrencyStage, RateStage
 from tokenway.bench.record import WARMUP_STAGE, RequestRecord
+from tokenway.bench.report import plots
 from tokenway.bench.report.write import write_report
 from tokenway.bench.runner import TargetRun
 from tokenway.bench.stats import Slo
@@ -94,3 +95,33 @@ def test_concurrency_runs_plot_against_concurrency(tmp_path: Path) -> None:
     stage = json.loads((tmp_path / "stage_1_lifecycle_metrics.json").read_text())
     assert stage["load_summary"]["concurrency"] == 4
     assert (tmp_path / "throughput_and_latency_vs_load.png").exists()
+
+
+def test_a_reused_folder_keeps_only_the_last_reports_files(tmp_path: Path) -> None:
+    def stages(name: str, count: int) -> TargetRun:
+        run = TargetRun(name, stages=[RateStage(10, duration=1)] * count)
+        run.records = [r for i in range(count) for r in records(name, i, 2.0 * i, 0.05, 3)]
+        return run
+
+    def files() -> set[Path]:
+        return {p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()}
+
+    write_report(tmp_path, [stages("a", 3), stages("b", 3)], None, {})
+    mine = {Path("notes.txt"), Path("data/requests.jsonl"), Path("a/notes.txt")}
+    for path in mine:
+        path = tmp_path / path
+        path.parent.mkdir(exist_ok=True)
+        path.write_text("mine")
+    written = write_report(tmp_path, [stages("sim", 3)], None, {})
+    assert files() == {p.relative_to(tmp_path) for p in written} | mine
+    assert not (tmp_path / "b").exists()
+    written = write_report(tmp_path, [stages("sim", 1)], None, {})
+    assert files() == {p.relative_to(tmp_path) for p in written} | mine
+    assert not (tmp_path / "stage_2_lifecycle_metrics.json").exists()
+
+
+def test_the_lag_plot_leaves_out_warm_up() -> None:
+    run = target("sim", 0.05)
+    lag_axes = plots.ttft_figure([run]).axes[1]
+    [points] = lag_axes.collections
+    assert len(points.get_offsets()) == sum(r.stage != WARMUP_STAGE for r in run.records)

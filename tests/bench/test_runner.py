@@ -8,9 +8,9 @@ import pytest
 
 from tokenway.bench.client import BenchClient, ClientOptions, Target
 from tokenway.bench.datasets import SharedPrefix, Synthetic, fixed
-from tokenway.bench.load import ConcurrencyStage, RateStage, Stage
+from tokenway.bench.load import ConcurrencyStage, RateStage, Stage, arrival_times
 from tokenway.bench.record import WARMUP_STAGE, RequestRecord
-from tokenway.bench.runner import Plan, run_plan
+from tokenway.bench.runner import Plan, TargetRun, run_plan
 from tokenway.bench.sweep import Sweep
 from tokenway.sim.faults import FaultConfig
 
@@ -30,11 +30,13 @@ async def run(urls: list[str], plan: Plan, dataset: object = SMALL) -> tuple[lis
     stages: list[tuple[str, int, Stage]] = []
     seen: list[RequestRecord] = []
     bench = clients(*urls)
+    runs = [TargetRun(c.target.name) for c in bench]
     for c in bench:
         await c.__aenter__()
     try:
-        runs = await run_plan(
+        await run_plan(
             bench,
+            runs,
             dataset,
             plan,
             seen.append,
@@ -87,7 +89,7 @@ async def test_stages_run_with_the_heap_frozen_and_release_it(instant: str) -> N
     bench = clients(instant)
     async with bench[0]:
         plan = Plan(stages=(RateStage(50, count=5), ConcurrencyStage(2, count=4)))
-        await run_plan(bench, SMALL, plan, on_record, lambda *a: None)
+        await run_plan(bench, [TargetRun("t0")], SMALL, plan, on_record, lambda *a: None)
     assert len(frozen_while_sending) == 9
     assert all(count > 0 for count in frozen_while_sending)
     assert gc.get_freeze_count() == 0
@@ -129,3 +131,18 @@ async def test_compare_sends_identical_workloads_interleaved(instant: str) -> No
     first, second = runs
     assert [r.group for r in first.records] == [r.group for r in second.records]
     assert [r.input_tokens for r in first.records] == [r.input_tokens for r in second.records]
+
+
+def test_sweep_stages_use_the_arrival_process() -> None:
+    plan = Plan(sweep=Sweep(start=4, stage_duration=1, arrivals="constant"))
+    assert plan.stage(2) == RateStage(16, duration=1, process="constant")
+    assert Plan(sweep=Sweep(start=4, stage_duration=1)).stage(0).process == "poisson"  # type: ignore[union-attr]
+
+
+async def test_an_empty_sweep_stage_is_not_judged(instant: str) -> None:
+    # 0.5 req/s for 1 s: with seed 1 the Poisson arrivals leave stage 0 empty
+    assert arrival_times(RateStage(0.5, duration=1), seed=2) == []
+    plan = Plan(sweep=Sweep(start=0.5, stage_duration=1, max_stages=2), seed=1)
+    [target], stages = await run([instant], plan)
+    assert [index for _, index, _ in stages] == [0, 1]
+    assert target.saturated is None and {r.stage for r in target.records} == {1}

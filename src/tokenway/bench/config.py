@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from tokenway.bench.client import ClientOptions, Target
 from tokenway.bench.datasets import (
@@ -34,6 +34,8 @@ from tokenway.config.loader import validate_located
 from tokenway.config.units import Duration
 
 Positive = Annotated[float, Field(gt=0)]
+PositiveDuration = Annotated[Duration, Field(gt=0)]
+_DEFAULT_STAGE = {"rate": 1.0, "duration": 60.0}
 
 
 class TargetConfig(Section):
@@ -42,6 +44,14 @@ class TargetConfig(Section):
     name: str = ""
     api_key: str = ""
     headers: dict[str, str] = {}
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, value: str) -> str:
+        # The name is also a folder under the output folder: it must stay inside it.
+        if value in (".", "..") or "/" in value or "\\" in value:
+            raise ValueError("a target name cannot contain / or \\, or be . or ..")
+        return value
 
 
 class Lengths(Section):
@@ -52,6 +62,14 @@ class Lengths(Section):
     min: Annotated[int, Field(ge=1)] = 1
     max: int | None = None
 
+    @field_validator("max")
+    @classmethod
+    def _max_not_below_min(cls, value: int | None, info: ValidationInfo) -> int | None:
+        low = info.data.get("min")
+        if value is not None and low is not None and value < low:
+            raise ValueError(f"max ({value}) is below min ({low})")
+        return value
+
     def dist(self) -> LengthDist:
         return LengthDist(self.mean, self.std_dev, self.min, self.max)
 
@@ -61,7 +79,7 @@ class StageConfig(Section):
 
     rate: Positive | None = None
     concurrency: Annotated[int, Field(ge=1)] | None = None
-    duration: Duration | None = None
+    duration: PositiveDuration | None = None
     count: Annotated[int, Field(ge=1)] | None = None
 
     @model_validator(mode="after")
@@ -70,15 +88,37 @@ class StageConfig(Section):
             raise ValueError("a stage needs exactly one of rate or concurrency")
         if (self.duration is None) == (self.count is None):
             raise ValueError("a stage needs exactly one of duration or count")
+        if self.rate is not None and self.duration is not None:
+            _check_expected(self.rate, self.duration, "rate x duration")
         return self
+
+
+def _check_expected(rate: float, duration: float, what: str) -> None:
+    # fewer than one expected request leaves the stage empty, or at best one lone request
+    if rate * duration < 1:
+        raise ValueError(f"{what} is {rate * duration:g}: the stage would send under 1 request")
 
 
 class SweepConfig(Section):
     start: Positive = 1.0
-    stage_duration: Duration = 10.0
+    stage_duration: PositiveDuration = 15.0
     kind: Literal["linear", "geometric"] = "geometric"
     step: Positive = 2.0
     max_stages: Annotated[int, Field(ge=1)] = 8
+
+    @field_validator("step")
+    @classmethod
+    def _step_grows(cls, value: float, info: ValidationInfo) -> float:
+        if info.data.get("kind", "geometric") == "geometric" and value <= 1:
+            raise ValueError(
+                f"a geometric sweep multiplies the rate by step: {value:g} must be > 1"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _first_stage_sends(self) -> SweepConfig:
+        _check_expected(self.start, self.stage_duration, "start x stageDuration")
+        return self
 
 
 class LoadConfig(Section):
@@ -86,6 +126,15 @@ class LoadConfig(Section):
     stages: list[StageConfig] = []
     sweep: SweepConfig | None = None
     warmup: Duration = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_stage(cls, data: Any) -> Any:
+        """Without stages or a sweep, one stage of 1 req/s for 60 s: `arrivals` or `warmup`
+        alone (flag or file) changes how that stage runs, not whether there is one."""
+        if isinstance(data, dict) and not {"stages", "sweep"} & data.keys():
+            return {**data, "stages": [_DEFAULT_STAGE]}
+        return data
 
     @model_validator(mode="after")
     def _stages_or_sweep(self) -> LoadConfig:
@@ -151,12 +200,12 @@ class BenchConfig(Section):
     model: str = ""
     output: Path = Path("bench-results")
     stream: bool = True
-    timeout: Duration = 300.0
+    timeout: PositiveDuration = 300.0
     max_connections: Annotated[int, Field(ge=1)] = 4096
     tenant_header: str = "x-gateway-inference-fairness-id"
     ignore_eos: bool = True
     seed: int = 0
-    load: LoadConfig = LoadConfig(stages=[StageConfig(rate=1.0, duration=60.0)])
+    load: LoadConfig = LoadConfig()
     data: DataConfig = DataConfig()
     slo: SloConfig | None = None
 
@@ -192,7 +241,7 @@ class BenchConfig(Section):
         load = self.load
         if load.sweep is not None:
             s = load.sweep
-            sweep = Sweep(s.start, s.stage_duration, s.kind, s.step, s.max_stages)
+            sweep = Sweep(s.start, s.stage_duration, s.kind, s.step, s.max_stages, load.arrivals)
             return Plan(sweep=sweep, warmup=load.warmup, seed=self.seed)
         stages: list[Stage] = [
             RateStage(st.rate, st.duration, st.count, load.arrivals)
@@ -241,8 +290,13 @@ def parse_bench_config(data: dict[str, Any], source: str, node: yaml.Node | None
     return validate_located(BenchConfig, data, node, source)
 
 
-def load_bench_config(path: Path | None, overrides: dict[str, Any]) -> BenchConfig:
-    """The YAML file at `path` (if any) with `overrides` (from flags) merged over its keys."""
+def load_bench_config(
+    path: Path | None, overrides: dict[str, Any], api_key: str | None = None
+) -> BenchConfig:
+    """The YAML file at `path` (if any) with `overrides` (from flags) merged over its keys, and
+    `api_key` (--api-key) replacing every target's apiKey, the file's targets included.
+
+    Issues in values that came from flags name the command line instead of a file line."""
     data: dict[str, Any] = {}
     node = None
     source = "command line"
@@ -252,10 +306,9 @@ def load_bench_config(path: Path | None, overrides: dict[str, Any]) -> BenchConf
             text = path.read_text(encoding="utf-8")
             node = yaml.compose(text, Loader=yaml.SafeLoader)
             loaded = yaml.safe_load(text) or {}
-        except OSError as exc:
-            raise ConfigError(
-                [ConfigIssue(source, None, "", f"cannot read: {exc.strerror}")]
-            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConfigError([ConfigIssue(source, None, "", f"cannot read: {reason}")]) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
@@ -263,7 +316,27 @@ def load_bench_config(path: Path | None, overrides: dict[str, Any]) -> BenchConf
         if not isinstance(loaded, dict):
             raise ConfigError([ConfigIssue(source, 1, "", "the bench file must be a mapping")])
         data = loaded
-    return parse_bench_config(_merge(data, overrides), source, node)
+    merged = _merge(_drop_replaced_load(data, overrides), overrides)
+    targets = merged.get("targets")
+    if api_key is not None and isinstance(targets, list):
+        merged["targets"] = [
+            {**t, "apiKey": api_key} if isinstance(t, dict) else t for t in targets
+        ]
+    try:
+        return parse_bench_config(merged, source, node)
+    except ConfigError as exc:
+        flagged = _flag_fields(overrides)
+        raise ConfigError([_blame_flags(issue, flagged) for issue in exc.issues]) from None
+
+
+def _drop_replaced_load(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Stages and a sweep exclude each other: flags that set one replace the file's other."""
+    load, flag_load = data.get("load"), overrides.get("load")
+    if not isinstance(load, dict) or not isinstance(flag_load, dict):
+        return data
+    other = {"stages": "sweep", "sweep": "stages"}
+    replaced = {other[key] for key in flag_load if key in other}
+    return {**data, "load": {k: v for k, v in load.items() if k not in replaced}}
 
 
 def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -274,3 +347,18 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def _flag_fields(overrides: dict[str, Any], prefix: str = "") -> set[str]:
+    """Dotted names of the values flags set (a list is one value), as issues name fields."""
+    fields = set()
+    for key, value in overrides.items():
+        name = f"{prefix}.{key}" if prefix else key
+        fields |= _flag_fields(value, name) if isinstance(value, dict) else {name}
+    return fields
+
+
+def _blame_flags(issue: ConfigIssue, flagged: set[str]) -> ConfigIssue:
+    if any(issue.field == f or issue.field.startswith((f"{f}.", f"{f}[")) for f in flagged):
+        return ConfigIssue("command line", None, issue.field, issue.message)
+    return issue

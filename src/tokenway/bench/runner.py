@@ -40,7 +40,8 @@ class Plan:
             return self.stages[index] if index < len(self.stages) else None
         if index >= self.sweep.max_stages:
             return None
-        return RateStage(rate=self.sweep.rate(index), duration=self.sweep.stage_duration)
+        sweep = self.sweep
+        return RateStage(sweep.rate(index), sweep.stage_duration, process=sweep.arrivals)
 
     def warmup_stage(self) -> Stage | None:
         first = self.stage(0)
@@ -132,32 +133,44 @@ async def run_stage(
 
 
 def outcome(stage: RateStage, records: Sequence[RequestRecord]) -> StageOutcome:
-    """The numbers a sweep judges saturation by."""
-    scheduled = [r.scheduled for r in records]
-    ok = [r.latency for r in records if r.ok]
-    median = distribution(ok)
-    sending = max(scheduled) - min(scheduled) + 1 / stage.rate if records else 0.0
-    answering = max(r.end for r in records) - min(scheduled) if records else 0.0
+    """The numbers a sweep judges saturation by, for a stage that sent at least one request.
+
+    Both rates divide by the send window (first to last send, plus one mean gap). The achieved
+    rate counts the successful answers that arrived by the window's end plus the stage's median
+    latency: a target that keeps up answers each request about one typical latency after it was
+    sent, however long that latency is, so nearly all of them count. A target that falls behind
+    answers later and later through the stage; the requests sent last miss that deadline, and
+    more of them the faster the backlog grows. Dividing by the span up to the last answer
+    instead would count every latency as lost throughput."""
+    first = min(r.scheduled for r in records)
+    window = max(r.scheduled for r in records) - first + 1 / stage.rate
+    ok = [r for r in records if r.ok]
+    median = distribution([r.latency for r in ok])
+    latency = median["median"] if median else float("inf")
+    answered = sum(1 for r in ok if r.end <= first + window + latency)
     return StageOutcome(
-        offered_rate=len(records) / sending if sending > 0 else 0.0,
-        achieved_rate=len(ok) / answering if answering > 0 else 0.0,
-        median_latency=median["median"] if median else float("inf"),
-        failure_ratio=(len(records) - len(ok)) / len(records) if records else 1.0,
+        offered_rate=len(records) / window,
+        achieved_rate=answered / window,
+        median_latency=latency,
+        failure_ratio=(len(records) - len(ok)) / len(records),
     )
 
 
 async def run_plan(
     clients: Sequence[BenchClient],
+    runs: Sequence[TargetRun],
     dataset: Dataset,
     plan: Plan,
     on_record: OnRecord,
     on_stage: OnStage,
-) -> list[TargetRun]:
-    """Runs every stage against every target; with several targets each stage visits them in a
-    rotating order, so slow drift of the machine falls evenly on all of them. Each target gets
-    its own stream from the same seed: identical requests at identical offsets."""
+) -> None:
+    """Runs every stage against every target, adding each finished stage to the target's run
+    (runs[i] for clients[i]), so an interrupted plan leaves its finished stages in `runs`.
+
+    With several targets each stage visits them in a rotating order, so slow drift of the
+    machine falls evenly on all of them. Each target gets its own stream from the same seed:
+    identical requests at identical offsets."""
     streams = [dataset.stream(plan.seed) for _ in clients]
-    runs = [TargetRun(client.target.name) for client in clients]
     firsts: dict[int, StageOutcome] = {}
     warmup = plan.warmup_stage()
     if warmup is not None:
@@ -180,8 +193,8 @@ async def run_plan(
             )
             runs[i].records.extend(records)
             runs[i].stages.append(stage)
-            if plan.sweep is not None and isinstance(stage, RateStage):
+            # Poisson arrivals can leave a short stage empty: nothing to judge it by
+            if plan.sweep is not None and isinstance(stage, RateStage) and records:
                 result = outcome(stage, records)
                 first = firsts.setdefault(i, result)
                 runs[i].saturated = saturation(plan.sweep, first, result)
-    return runs

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from tokenway.bench.load import Process
+
 
 @dataclass(frozen=True, slots=True)
 class Sweep:
@@ -15,8 +17,9 @@ class Sweep:
     kind: Literal["linear", "geometric"] = "geometric"
     step: float = 2.0
     max_stages: int = 8
+    arrivals: Process = "poisson"
     achieved_ratio: float = 0.9
-    """Saturated when achieved throughput falls below this share of the requested rate."""
+    """Saturated when the achieved rate falls below this share of the offered rate."""
     latency_ratio: float = 3.0
     """Saturated when median request latency exceeds this multiple of the first stage's ..."""
     latency_floor: float = 0.05
@@ -40,9 +43,10 @@ class StageOutcome:
     """What the sweep needs from one finished stage."""
 
     offered_rate: float
-    """Requests per second the stage sent."""
+    """Requests per second the stage sent, over its send window."""
     achieved_rate: float
-    """Successful requests per second from the first send to the last answer."""
+    """Successful answers per second over the same window, counting those that arrived by
+    the window's end plus one median latency (see `runner.outcome`)."""
     median_latency: float
     failure_ratio: float
 

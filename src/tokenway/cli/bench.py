@@ -17,9 +17,10 @@ from tokenway.bench.datasets import DatasetError
 from tokenway.bench.headline import format_value, ratio_table
 from tokenway.bench.load import ConcurrencyStage, RateStage, Stage
 from tokenway.bench.record import WARMUP_STAGE, RequestRecord
+from tokenway.bench.report.files import OutputError
 from tokenway.bench.report.lifecycle import target_reports
 from tokenway.bench.session import BenchResult, run_benchmark
-from tokenway.config.errors import ConfigError
+from tokenway.config.errors import ConfigError, ConfigIssue
 
 _EPILOG = (
     "Examples:\n\n"
@@ -53,25 +54,15 @@ def _overrides(**flags: Any) -> dict[str, Any]:
     for flag, key in simple.items():
         if flags[flag] is not None:
             out[key] = flags[flag]
-    if flags["target"]:
-        api_key = flags["api_key"] or ""
-        out["targets"] = [{**_target(t), "apiKey": api_key} for t in flags["target"]]
+    if flags["target"] is not None:
+        out["targets"] = [_target(t) for t in flags["target"]]
     load: dict[str, Any] = {}
-    bound = (
-        {"count": flags["requests"]}
-        if flags["requests"]
-        else {"duration": flags["duration"] or "60s"}
-    )
     if flags["sweep"]:
-        rates = flags["rate"] or [1.0]
-        load["sweep"] = {"start": rates[0], "stageDuration": flags["duration"] or "15s"}
-        if flags["max_stages"]:
-            load["sweep"]["maxStages"] = flags["max_stages"]
-    elif flags["rate"] or flags["concurrency"] or flags["duration"] or flags["requests"]:
-        rates = flags["rate"] or ([] if flags["concurrency"] else [1.0])
-        load["stages"] = [{"rate": r, **bound} for r in rates] + [
-            {"concurrency": c, **bound} for c in flags["concurrency"] or []
-        ]
+        load["sweep"] = _sweep(flags)
+    elif flags["max_stages"] is not None:
+        raise _flag_error("--max-stages", "counts sweep stages: add --sweep")
+    elif any(flags[f] is not None for f in ("rate", "concurrency", "duration", "requests")):
+        load["stages"] = _stages(flags)
     for flag, key in (("arrivals", "arrivals"), ("warmup", "warmup")):
         if flags[flag] is not None:
             load[key] = flags[flag]
@@ -92,7 +83,7 @@ def _overrides(**flags: Any) -> dict[str, Any]:
     for flag, key in (("input_tokens", "inputTokens"), ("output_tokens", "outputTokens")):
         if flags[flag] is not None:
             data[key] = {"mean": flags[flag]}
-    if flags["lora_adapters"]:
+    if flags["lora_adapters"] is not None:
         data["lora"] = {"count": flags["lora_adapters"]}
     if data:
         out["data"] = data
@@ -100,6 +91,42 @@ def _overrides(**flags: Any) -> dict[str, Any]:
     if slo:
         out["slo"] = slo
     return out
+
+
+def _flag_error(flag: str, message: str) -> ConfigError:
+    return ConfigError([ConfigIssue("command line", None, flag, message)])
+
+
+def _sweep(flags: dict[str, Any]) -> dict[str, Any]:
+    """load.sweep keys from the flags given; the rest come from the file or the defaults."""
+    for flag in ("requests", "concurrency"):
+        if flags[flag] is not None:
+            raise _flag_error(f"--{flag}", "sweep stages are rate stages lasting --duration")
+    sweep: dict[str, Any] = {}
+    if flags["rate"] is not None:
+        if len(flags["rate"]) > 1:
+            raise _flag_error("--rate", "a sweep takes one --rate, its start")
+        sweep["start"] = flags["rate"][0]
+    if flags["duration"] is not None:
+        sweep["stageDuration"] = flags["duration"]
+    if flags["max_stages"] is not None:
+        sweep["maxStages"] = flags["max_stages"]
+    return sweep
+
+
+def _stages(flags: dict[str, Any]) -> list[dict[str, Any]]:
+    """One stage per --rate and per --concurrency (1 req/s when neither), each bounded by
+    --requests or --duration (60 s when neither; both is reported as a stage error)."""
+    bound = {
+        key: flags[flag]
+        for flag, key in (("requests", "count"), ("duration", "duration"))
+        if flags[flag] is not None
+    } or {"duration": "60s"}
+    concurrency = flags["concurrency"] or []
+    rates = flags["rate"] or ([] if concurrency else [1.0])
+    return [{"rate": r, **bound} for r in rates] + [
+        {"concurrency": c, **bound} for c in concurrency
+    ]
 
 
 def _expected(stage: Stage) -> int | None:
@@ -174,7 +201,7 @@ def bench(
         None, "--concurrency", help="Requests kept in flight; repeat for several stages."
     ),
     duration: str = typer.Option(
-        None, "--duration", "-d", help="Length of each stage (default 60s)."
+        None, "--duration", "-d", help="Length of each stage (default 60s; 15s with --sweep)."
     ),
     requests: int = typer.Option(
         None, "--requests", "-n", help="Requests per stage (instead of a duration)."
@@ -183,7 +210,7 @@ def bench(
     sweep: bool = typer.Option(
         False, "--sweep", help="Double the rate each stage until saturation."
     ),
-    max_stages: int = typer.Option(None, help="Most sweep stages (default 8)."),
+    max_stages: int = typer.Option(None, help="Most sweep stages, with --sweep (default 8)."),
     warmup: str = typer.Option(
         None, help="Warm-up time at the first stage's load, not measured (default 0s)."
     ),
@@ -225,16 +252,33 @@ def bench(
         return
     console = Console(stderr=True)
     flags = {
-        k: v for k, v in locals().items() if k not in ("ctx", "config", "comparing", "console")
+        k: v
+        for k, v in locals().items()
+        if k not in ("ctx", "config", "comparing", "console", "api_key")
     }
     if target is None and config is None:
         console.print("[red]error[/red] give --target URL (or --config FILE); see --help")
         raise typer.Exit(2)
     try:
-        settings = load_bench_config(config, _overrides(**flags))
+        settings = load_bench_config(config, _overrides(**flags), api_key)
         if comparing and len(settings.targets) < 2:
             console.print("[red]error[/red] compare needs at least two --target NAME=URL")
             raise typer.Exit(2)
+        result = _measure(settings, console)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            console.print(f"[red]error[/red] {issue}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except (DatasetError, OutputError, ValueError) as exc:
+        console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    _print_summary(Console(), result, settings)
+
+
+def _measure(settings: BenchConfig, console: Console) -> BenchResult:
+    """Runs the benchmark with progress bars; Ctrl-C exits 130 once the finished stages are
+    written (run_benchmark writes them as it is cancelled)."""
+    try:
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -242,15 +286,10 @@ def bench(
             TimeElapsedColumn(),
             console=console,
         ) as progress:
-            result = _run_async(_run(settings, progress))
-    except ConfigError as exc:
-        for issue in exc.issues:
-            console.print(f"[red]error[/red] {issue}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    except (DatasetError, ValueError) as exc:
-        console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-    _print_summary(Console(), result, settings)
+            return _run_async(_run(settings, progress))
+    except KeyboardInterrupt:
+        console.print(f"interrupted: stages that finished, if any, are in {settings.output}")
+        raise typer.Exit(130) from None
 
 
 def _run_async(coro: Coroutine[Any, Any, BenchResult]) -> BenchResult:

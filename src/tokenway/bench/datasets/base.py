@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Protocol
 
 from tokenway.bench.workload import WorkloadRequest
@@ -24,6 +25,17 @@ class DatasetError(ValueError):
         super().__init__(f"{where}: {message}")
         self.file = file
         self.line = line
+
+
+def read_text(path: Path) -> str:
+    """The file as UTF-8 text; DatasetError names it (and the line of a byte that is not UTF-8)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DatasetError(str(path), None, f"cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        raise DatasetError(str(path), line, "not UTF-8 text") from None
 
 
 def chat(

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tokenway.bench.datasets.base import DatasetError
+from tokenway.bench.datasets.base import DatasetError, read_text
 from tokenway.bench.workload import WorkloadRequest
 
-_KEYS = {"prompt", "messages", "max_tokens", "model", "tenant", "priority", "group"}
+_KEYS = {"prompt", "messages", "max_tokens", "model", "tenant", "group"}
 
 
 def _message(value: Any) -> dict[str, str]:
@@ -40,9 +40,6 @@ def _parse_line(data: Any, max_tokens: int, model: str) -> WorkloadRequest:
     tokens = data.get("max_tokens", max_tokens)
     if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens < 1:
         raise ValueError("'max_tokens' must be a positive integer")
-    priority = data.get("priority", 0)
-    if not isinstance(priority, int) or isinstance(priority, bool):
-        raise ValueError("'priority' must be an integer")
     for key in ("model", "tenant", "group"):
         if not isinstance(data.get(key, ""), str):
             raise ValueError(f"'{key}' must be a string")
@@ -53,23 +50,23 @@ def _parse_line(data: Any, max_tokens: int, model: str) -> WorkloadRequest:
         max_tokens=tokens,
         model=data.get("model", model),
         tenant=data.get("tenant", "default"),
-        priority=priority,
         group=data.get("group", ""),
     )
 
 
 def load_jsonl(path: Path, max_tokens: int = 128, model: str = "") -> list[WorkloadRequest]:
     """Every request in the file, in order; DatasetError names the file and line of a bad one."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise DatasetError(str(path), None, f"cannot read: {exc.strerror}") from None
     requests = []
-    for number, line in enumerate(lines, start=1):
+    # split on newlines only: str.splitlines also breaks at U+2028, which JSON strings may hold
+    for number, line in enumerate(read_text(path).split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            requests.append(_parse_line(json.loads(line), max_tokens, model))
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(str(path), number, f"invalid JSON: {exc.msg}") from None
+        try:
+            requests.append(_parse_line(data, max_tokens, model))
         except ValueError as exc:
             raise DatasetError(str(path), number, str(exc)) from None
     if not requests:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tokenway.bench.datasets.base import DatasetError, chat
+from tokenway.bench.datasets.base import DatasetError, chat, read_text
 from tokenway.bench.datasets.text import estimate_tokens
 from tokenway.bench.workload import WorkloadRequest
 
@@ -43,20 +43,8 @@ def load_sharegpt(
 
     The filters follow vLLM's serving benchmark so results compare with published ShareGPT runs.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DatasetError(str(path), None, f"cannot read: {exc.strerror}") from None
-    try:
-        entries = (
-            json.loads(text)
-            if text.lstrip().startswith("[")
-            else [json.loads(line) for line in text.splitlines() if line.strip()]
-        )
-    except json.JSONDecodeError as exc:
-        raise DatasetError(str(path), exc.lineno, f"invalid JSON: {exc.msg}") from None
     requests = []
-    for entry in entries:
+    for entry in _entries(path, read_text(path)):
         exchange = _first_exchange(entry)
         if exchange is None:
             continue
@@ -69,6 +57,37 @@ def load_sharegpt(
     if not requests:
         raise DatasetError(str(path), None, "no usable ShareGPT conversations in the file")
     return requests
+
+
+def _entries(path: Path, text: str) -> list[Any]:
+    """The file's conversations: a JSON array, or JSONL (one conversation a line)."""
+    if text.lstrip().startswith("["):
+        try:
+            array: list[Any] = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(str(path), exc.lineno, f"invalid JSON: {exc.msg}") from None
+        return array
+    entries = []
+    # split on newlines only: str.splitlines also breaks at U+2028, which JSON strings may hold
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            if _is_object(text):
+                message = "the top level is an object: give a JSON array, or JSONL (one a line)"
+                raise DatasetError(str(path), None, message) from None
+            raise DatasetError(str(path), number, f"invalid JSON: {exc.msg}") from None
+    return entries
+
+
+def _is_object(text: str) -> bool:
+    """Whether the whole text is one JSON object (a pretty-printed file, not JSONL)."""
+    try:
+        return isinstance(json.loads(text), dict)
+    except json.JSONDecodeError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,8 +26,13 @@ def _png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
+def _sent(run: TargetRun) -> list[RequestRecord]:
+    """Every request of the measured stages, failed ones included (warm-up left out)."""
+    return [r for r in run.records if r.stage != WARMUP_STAGE]
+
+
 def _measured(run: TargetRun) -> list[RequestRecord]:
-    return [r for r in run.records if r.ok and r.stage != WARMUP_STAGE]
+    return [r for r in _sent(run) if r.ok]
 
 
 def latency_cdfs(runs: Sequence[TargetRun]) -> bytes:
@@ -103,6 +108,10 @@ def load_curves(runs: Sequence[TargetRun], reports: Sequence[TargetReports]) -> 
 
 def ttft_over_time(runs: Sequence[TargetRun]) -> bytes:
     """TTFT of each request at its send time, and the client's scheduling lag underneath."""
+    return _png(ttft_figure(runs))
+
+
+def ttft_figure(runs: Sequence[TargetRun]) -> Figure:
     figure = Figure(figsize=(11, 6))
     ttft_ax, lag_ax = figure.subplots(2, 1, sharex=True)
     for run in runs:
@@ -111,9 +120,10 @@ def ttft_over_time(runs: Sequence[TargetRun]) -> bytes:
         if timed:
             starts, ttfts = zip(*timed, strict=True)
             ttft_ax.scatter(starts, np.asarray(ttfts) * 1000, s=3, alpha=0.5, label=run.name)
+        sent = _sent(run)
         lag_ax.scatter(
-            [r.start for r in run.records],
-            [1000 * r.schedule_delay for r in run.records],
+            [r.start for r in sent],
+            [1000 * r.schedule_delay for r in sent],
             s=3,
             alpha=0.5,
             label=run.name,
@@ -125,4 +135,4 @@ def ttft_over_time(runs: Sequence[TargetRun]) -> bytes:
         if ax.has_data():
             ax.legend(fontsize=8, markerscale=4)
     figure.tight_layout()
-    return _png(figure)
+    return figure
