@@ -217,7 +217,9 @@ async def test_hot_reload_under_load_drops_nothing(tmp_path: Path) -> None:
             def models() -> set[str]:
                 return {m.name for m in gw.gateway.config.models}
 
-            watcher = ConfigWatcher(path, gw.gateway.reload, rejected.append, interval=0.02)
+            watcher = ConfigWatcher(
+                path, gw.gateway.reload, rejected.append, lambda: gw.gateway.config, interval=0.02
+            )
             watcher.start()
 
             async def until(condition: Callable[[], bool]) -> None:

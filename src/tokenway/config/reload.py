@@ -33,13 +33,17 @@ class ConfigWatcher:
         path: Path,
         apply: Callable[[PlatformConfig], Awaitable[None]],
         rejected: Callable[[ConfigError], None],
+        running: Callable[[], PlatformConfig],
         interval: float = 1.0,
     ) -> None:
         self.path = path
         self.apply = apply
         self.rejected = rejected
+        self.running = running
         self.interval = interval
-        self._digest = _digest(path)
+        # No baseline: the file is compared with the running configuration once, so an edit
+        # made while the process was starting (after the file was read) is not missed.
+        self._digest: bytes | None = None
         self._changing: bytes | None = None
         """A new content seen once: it is applied when the next poll finds it unchanged."""
         self._task: asyncio.Task[None] | None = None
@@ -62,7 +66,10 @@ class ConfigWatcher:
         self._changing = None
         self._digest = digest
         try:
-            await self.apply(load_platform(self.path))
+            config = load_platform(self.path)
+            if config == self.running() and not force:
+                return False
+            await self.apply(config)
         except ConfigError as exc:
             for issue in exc.issues:
                 log.error("configuration rejected, keeping the running one: %s", issue)

@@ -42,7 +42,7 @@ def start_config_watcher(gateway: Gateway, path: Path) -> ConfigWatcher:
     def rejected(error: ConfigError) -> None:
         gateway.metrics.config_reloads.labels("rejected").inc()
 
-    watcher = ConfigWatcher(path, gateway.reload, rejected)
+    watcher = ConfigWatcher(path, gateway.reload, rejected, lambda: gateway.config)
     watcher.start()
     return watcher
 
