@@ -61,10 +61,10 @@ def test_set_pool_keeps_state_of_kept_endpoints(registry: EndpointRegistry) -> N
 
 
 def test_reports_about_removed_endpoints_are_ignored(registry: EndpointRegistry) -> None:
-    registry.acquire(B)
+    sent = registry.acquire(B)
     registry.set_pool("llama", [A], "vllm")
-    registry.release(B)
-    registry.report_failure(B)
+    registry.release(B, 0, sent)
+    registry.report_failure(B, sent)
     registry.update_metrics(B, EndpointMetrics())
     assert registry.scrape_failed(B) is False
     registry.set_pool("llama", [A, B], "vllm")
@@ -98,12 +98,12 @@ def test_engine_change_resets_metrics_and_readiness(registry: EndpointRegistry) 
 
 
 def test_in_flight_counts_never_go_negative(registry: EndpointRegistry) -> None:
-    registry.acquire(A, 10)
+    sent = registry.acquire(A, 10)
     registry.acquire(A, 5)
-    registry.release(A, 10)
+    registry.release(A, 10, sent)
     assert (by_url(registry)[A].in_flight, by_url(registry)[A].in_flight_tokens) == (1, 5)
     for _ in range(3):
-        registry.release(A, 10)
+        registry.release(A, 10, sent)
     assert (by_url(registry)[A].in_flight, by_url(registry)[A].in_flight_tokens) == (0, 0)
 
 
@@ -119,34 +119,54 @@ def test_failed_scrape_makes_unready_until_a_scrape_succeeds(registry: EndpointR
 
 
 def test_ejection_backoff_and_single_trial_probe(registry: EndpointRegistry, clock: Clock) -> None:
-    registry.report_failure(A)
+    registry.report_failure(A, clock.now)
     assert by_url(registry)[A].healthy
-    registry.report_failure(A)
+    registry.report_failure(A, clock.now)
     assert not by_url(registry)[A].healthy
     clock.now += 1.0
     assert by_url(registry)[A].healthy  # half-open: one trial
-    registry.acquire(A)
+    trial = registry.acquire(A)
     assert not by_url(registry)[A].healthy  # the trial is in flight, nobody else goes there
-    registry.report_failure(A)
-    registry.release(A)
+    registry.report_failure(A, trial)
+    registry.release(A, 0, trial)
     clock.now += 1.5
     assert not by_url(registry)[A].healthy  # backoff doubled to 2 s
     clock.now += 0.5
-    registry.acquire(A)
-    registry.report_success(A)
-    registry.release(A)
+    trial = registry.acquire(A)
+    registry.report_success(A, trial)
+    registry.release(A, 0, trial)
     assert by_url(registry)[A].healthy
     (status,) = [s for s in registry.statuses("llama") if s.url == A]
     assert (status.health, status.ejections, status.routable) == (Health.HEALTHY, 2, True)
 
 
 def test_an_abandoned_trial_frees_the_probe(registry: EndpointRegistry, clock: Clock) -> None:
-    registry.report_failure(A)
-    registry.report_failure(A)
+    registry.report_failure(A, clock.now)
+    registry.report_failure(A, clock.now)
     clock.now += 1.0
-    registry.acquire(A)
-    registry.release(A)  # cancelled by the client: no verdict
+    trial = registry.acquire(A)
+    registry.release(A, 0, trial)  # cancelled by the client: no verdict
     assert by_url(registry)[A].healthy
+
+
+def test_requests_sent_before_an_ejection_neither_end_nor_hold_the_probe(
+    registry: EndpointRegistry, clock: Clock
+) -> None:
+    old_stream = registry.acquire(A)
+    clock.now += 0.1
+    registry.report_failure(A, clock.now)
+    registry.report_failure(A, clock.now)  # ejected for 1 s
+    clock.now += 1.5
+    assert by_url(registry)[A].healthy  # probing, although the old stream is still open
+    registry.report_success(A, old_stream)  # sent before the ejection: stale
+    registry.release(A, 0, old_stream)
+    (status,) = [s for s in registry.statuses("llama") if s.url == A]
+    assert status.health is Health.PROBING
+    trial = registry.acquire(A)
+    registry.report_success(A, trial)
+    registry.release(A, 0, trial)
+    (status,) = [s for s in registry.statuses("llama") if s.url == A]
+    assert status.health is Health.HEALTHY
 
 
 def test_pool_stats(registry: EndpointRegistry) -> None:
@@ -189,7 +209,7 @@ def test_in_flight_matches_outstanding_acquires(ops: list[tuple[str, bool, int]]
             registry.acquire(url, tokens)
             outstanding[url].append(tokens)
         elif outstanding[url]:
-            registry.release(url, outstanding[url].pop())
+            registry.release(url, outstanding[url].pop(), 0.0)
     for snapshot in registry.snapshots("p"):
         assert snapshot.in_flight == len(outstanding[snapshot.url])
         assert snapshot.in_flight_tokens == sum(outstanding[snapshot.url])

@@ -148,17 +148,22 @@ class EndpointRegistry:
 
     # -- in-flight accounting (the proxy, around each upstream attempt) -----------------------
 
-    def acquire(self, url: str, tokens: int = 0) -> None:
+    def acquire(self, url: str, tokens: int = 0) -> float:
+        """A request is being sent to `url`; returns when, to hand back on release and report."""
+        now = self._clock()
         endpoint = self._endpoints.get(url)
         if endpoint is not None:
             endpoint.in_flight += 1
             endpoint.in_flight_tokens += tokens
+            endpoint.health.sent(now)
+        return now
 
-    def release(self, url: str, tokens: int = 0) -> None:
+    def release(self, url: str, tokens: int, started: float) -> None:
         endpoint = self._endpoints.get(url)
         if endpoint is not None:
             endpoint.in_flight = max(0, endpoint.in_flight - 1)
             endpoint.in_flight_tokens = max(0, endpoint.in_flight_tokens - tokens)
+            endpoint.health.ended(started)
 
     # -- scrapes -----------------------------------------------------------------------------
 
@@ -188,16 +193,17 @@ class EndpointRegistry:
 
     # -- passive health (the proxy, after each upstream attempt) -----------------------------
 
-    def report_success(self, url: str) -> None:
+    def report_success(self, url: str, started: float) -> None:
+        """The request sent at `started` (from `acquire`) was answered."""
         endpoint = self._endpoints.get(url)
         if endpoint is not None:
-            endpoint.health.success(self._clock())
+            endpoint.health.success(self._clock(), started)
 
-    def report_failure(self, url: str) -> None:
-        """A connect error, 5xx or timeout from the endpoint."""
+    def report_failure(self, url: str, started: float) -> None:
+        """A connect error, 5xx or timeout from the endpoint for the request sent at `started`."""
         endpoint = self._endpoints.get(url)
         if endpoint is not None:
-            endpoint.health.failure(self._clock(), self._policy)
+            endpoint.health.failure(self._clock(), started, self._policy)
 
     # -- telemetry ---------------------------------------------------------------------------
 
@@ -249,11 +255,7 @@ class EndpointRegistry:
     def _routable(endpoint: _Endpoint, now: float) -> bool:
         if not endpoint.ready:
             return False
-        state = endpoint.health.state(now)
-        if state is Health.PROBING:
-            # One trial at a time: the probe is admitted only while nothing else is in flight.
-            return endpoint.in_flight == 0
-        return state is Health.HEALTHY
+        return endpoint.health.admits(now)
 
     def _in_other_pool(self, url: str, pool: str) -> bool:
         return any(url in urls for name, urls in self._pools.items() if name != pool)

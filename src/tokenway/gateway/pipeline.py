@@ -61,6 +61,8 @@ class Prepared:
     ticket: AdmissionTicket | None = None
     span: Span | None = None
     settled: bool = False
+    attempt_sent_at: float = 0.0
+    """When the current attempt was sent (the registry's clock), for its health report."""
 
 
 def _upstream_body(ctx: RequestContext) -> bytes:
@@ -206,7 +208,7 @@ class Pipeline:
     def attempt_started(self, prepared: Prepared, endpoint: EndpointSnapshot) -> None:
         """The data plane is sending the request to `endpoint` (counts as in flight)."""
         tokens = prepared.ctx.prompt_tokens_estimate + (prepared.ctx.max_tokens or 0)
-        prepared.state.registry.acquire(endpoint.url, tokens)
+        prepared.attempt_sent_at = prepared.state.registry.acquire(endpoint.url, tokens)
 
     def attempt_finished(
         self, prepared: Prepared, endpoint: EndpointSnapshot, ok: bool | None
@@ -214,12 +216,12 @@ class Pipeline:
         """The attempt ended; `ok` False reports the endpoint to passive health checking, None
         (the client left first) says nothing about the endpoint."""
         tokens = prepared.ctx.prompt_tokens_estimate + (prepared.ctx.max_tokens or 0)
-        registry = prepared.state.registry
-        registry.release(endpoint.url, tokens)
+        registry, sent = prepared.state.registry, prepared.attempt_sent_at
+        registry.release(endpoint.url, tokens, sent)
         if ok:
-            registry.report_success(endpoint.url)
+            registry.report_success(endpoint.url, sent)
         elif ok is not None:
-            registry.report_failure(endpoint.url)
+            registry.report_failure(endpoint.url, sent)
 
     async def settle(self, prepared: Prepared, outcome: ForwardOutcome) -> None:
         """Stage 9: charge tokens, feed the scheduler, record metrics and the access log."""
