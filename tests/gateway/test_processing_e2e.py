@@ -129,3 +129,37 @@ def test_answers_are_redacted_whole_and_across_stream_events() -> None:
         payload = orjson.loads(streamed.event(event)[6:])
         out += payload["choices"][0]["delta"]["content"]
     assert out == "write to [email] please"
+
+
+def _content(events: bytes) -> str:
+    text = ""
+    for line in events.split(b"\n"):
+        if line.startswith(b"data: {"):
+            for choice in orjson.loads(line[6:])["choices"]:
+                text += (choice.get("delta") or {}).get("content") or ""
+    return text
+
+
+def test_held_text_is_released_when_a_stream_ends_without_a_finish_reason() -> None:
+    streamed = answer_filter()
+    first = {"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {"content": "mail bo"}}]}
+    second = {"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {"content": "b@x.io"}}]}
+    out = streamed.event(b"data: " + orjson.dumps(first) + b"\n\n")
+    out += streamed.event(b"data: " + orjson.dumps(second) + b"\n\n")
+    out += streamed.event(b"data: [DONE]\n\n")  # no finish_reason chunk came
+    assert _content(out) == "mail [email]"
+    assert out.endswith(b"data: [DONE]\n\n")
+
+
+def test_an_unterminated_last_event_is_filtered_too() -> None:
+    streamed = answer_filter()
+    last = {"choices": [{"index": 0, "delta": {"content": "a@b.io"}, "finish_reason": "stop"}]}
+    out = streamed.end(b"data: " + orjson.dumps(last))
+    assert b"a@b.io" not in out and _content(out) == "[email]"
+
+
+def test_a_null_content_stays_null() -> None:
+    whole = answer_filter().body(
+        orjson.dumps({"choices": [{"index": 0, "message": {"content": None, "tool_calls": []}}]})
+    )
+    assert orjson.loads(whole)["choices"][0]["message"]["content"] is None

@@ -35,6 +35,10 @@ class AnswerFilter:
         """`first` serves choice 0; `make` builds the filters of further choices (n > 1)."""
         self._make = make
         self._filters: dict[int, ResponseFilter] = {0: first}
+        self._open: dict[int, str] = {}
+        """Streamed choices not yet finished, with the key their text goes under."""
+        self._envelope: dict[str, Any] = {}
+        """The last streamed chunk's id, object, created and model, for a closing chunk."""
 
     def _filter(self, index: int) -> ResponseFilter:
         if index not in self._filters:
@@ -57,14 +61,33 @@ class AnswerFilter:
             ends = whole or choice.get("finish_reason") is not None
             if not isinstance(text, str) and not ends:
                 continue
-            rfilter = self._filter(int(choice.get("index") or 0))
+            index = int(choice.get("index") or 0)
+            rfilter = self._filter(index)
             out = rfilter.feed(text) if isinstance(text, str) else ""
             if ends:
                 out += rfilter.finish()
-            if out != text:
+                self._open.pop(index, None)
+            else:
+                self._open[index] = "text" if holder is choice else "delta"
+            if out != text and (out or text is not None):
                 holder[key] = out
                 changed = True
         return changed
+
+    def flush(self) -> bytes:
+        """A closing chunk with what the filters still hold for choices whose stream ended
+        without a finish_reason (or was cut): held-back text is released, never dropped."""
+        choices = []
+        for index, kind in sorted(self._open.items()):
+            text = self._filters[index].finish()
+            if text:
+                slot = {"content": text} if kind == "delta" else None
+                choice = {"index": index, "delta": slot} if slot else {"index": index, "text": text}
+                choices.append(choice | {"finish_reason": None})
+        self._open.clear()
+        if not choices:
+            return b""
+        return b"data: " + orjson.dumps({**self._envelope, "choices": choices}) + b"\n\n"
 
     def body(self, raw: bytes) -> bytes:
         try:
@@ -73,19 +96,35 @@ class AnswerFilter:
             return raw
         return orjson.dumps(payload) if self._apply(payload, whole=True) else raw
 
+    def end(self, rest: bytes) -> bytes:
+        """The end of a stream: its unterminated tail filtered like any event, then `flush`."""
+        tail = self.event(rest) if rest else b""
+        closing = self.flush()
+        if closing and tail and not tail.endswith((b"\n\n", b"\r\n\r\n")):
+            tail += b"\n\n"
+        return tail + closing
+
     def event(self, event: bytes) -> bytes:
         lines = event.splitlines(keepends=True)
+        closing = b""
         for i, line in enumerate(lines):
             content = line.rstrip(b"\r\n")
-            if not content.startswith(b"data:") or content[5:].strip() in (b"", b"[DONE]"):
+            data = content[5:].strip() if content.startswith(b"data:") else b""
+            if data == b"[DONE]":
+                closing = self.flush()
+            if not data or data == b"[DONE]":
                 continue
             try:
-                payload = orjson.loads(content[5:])
+                payload = orjson.loads(data)
             except orjson.JSONDecodeError:
                 continue
+            if isinstance(payload, dict):
+                self._envelope = {
+                    k: payload[k] for k in ("id", "object", "created", "model") if k in payload
+                }
             if self._apply(payload, whole=False):
                 lines[i] = b"data: " + orjson.dumps(payload) + line[len(content) :]
-        return b"".join(lines)
+        return closing + b"".join(lines)
 
 
 def answer_filter(chain: Chain | None, ctx: RequestContext) -> AnswerFilter | None:

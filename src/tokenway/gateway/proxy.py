@@ -204,9 +204,16 @@ class Forwarder:
                             break
                     if events:
                         await response.write(b"".join(events))
-                rest = observer.finish(self.clock())
-                if rest:
-                    await response.write(rest)
+                else:
+                    rest = observer.finish(self.clock())
+                    if answer is not None:
+                        try:
+                            rest = answer.end(rest)
+                        except GatewayError as rejected:
+                            outcome_status, error = rejected.status, rejected.code
+                            rest = b"data: " + rejected.body_bytes() + b"\n\n"
+                    if rest:
+                        await response.write(rest)
             except (*_UPSTREAM_ERRORS, TimeoutError) as exc:
                 if request.transport is None or request.transport.is_closing():
                     client_gone, error = True, "client disconnected"

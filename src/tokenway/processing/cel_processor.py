@@ -14,6 +14,7 @@ import cel
 from tokenway.config.processors import CelRule, CelSpec
 from tokenway.gateway.context import RequestContext
 from tokenway.processing.base import PASS, Rejection, Verdict
+from tokenway.processing.match import request_model
 
 
 class CelResultError(TypeError):
@@ -34,7 +35,7 @@ class CelProcessor:
         activation = {
             "body": ctx.body,
             "headers": dict(ctx.headers),
-            "model": ctx.model,
+            "model": request_model(ctx),
             "team": ctx.principal.team if ctx.principal is not None else "anonymous",
         }
         model: str | None = None

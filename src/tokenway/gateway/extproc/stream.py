@@ -296,9 +296,18 @@ class ExtProcStream:
         ]
 
     def _rest(self, observer: ResponseObserver, now: float) -> bytes:
-        """Bytes after the last complete event (a stream's unterminated tail), unless cut."""
+        """Bytes after the last complete event (a stream's unterminated tail), through the
+        response processors with what they still hold, unless the answer was cut."""
         rest = observer.finish(now)
-        return b"" if self._rejection is not None else rest
+        if self._rejection is not None:
+            return b""
+        if self._answer is None or not observer.stream:
+            return rest
+        try:
+            return self._answer.end(rest)
+        except GatewayError as rejected:
+            self._rejection = rejected
+            return b"data: " + rejected.body_bytes() + b"\n\n"
 
     def _relay(self, observer: ResponseObserver, chunk: bytes, now: float) -> bytes:
         events = observer.feed(chunk, now)
