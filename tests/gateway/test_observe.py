@@ -64,7 +64,8 @@ def test_non_stream_usage_and_timing() -> None:
     )
     observer.feed(body.encode(), now=3.0)
     observer.finish(now=3.5)
-    assert observer.ttft == 2.0
+    # A whole answer has no first-token time: its first byte comes after the last token.
+    assert observer.ttft is None and observer.time_per_output_token() is None
     assert observer.usage is not None and observer.usage.total_tokens == 7
 
 

@@ -149,7 +149,11 @@ class ResponseObserver:
 
     @property
     def ttft(self) -> float | None:
-        return None if self.first_token_at is None else self.first_token_at - self.started_at
+        """Time to the first streamed token; None for a whole (non-streamed) answer, whose first
+        byte comes only once every token is generated."""
+        if not self.stream or self.first_token_at is None:
+            return None
+        return self.first_token_at - self.started_at
 
     @property
     def mean_itl(self) -> float | None:
@@ -159,6 +163,8 @@ class ResponseObserver:
     def time_per_output_token(self) -> float | None:
         """(last - first token time) / (output tokens - 1), the OpenTelemetry GenAI definition."""
         tokens = self.usage.completion_tokens if self.usage else self.chunks_with_output
-        if self.first_token_at is None or self.last_token_at is None or tokens < 2:
+        if not self.stream or self.first_token_at is None or self.last_token_at is None:
+            return None
+        if tokens < 2:
             return None
         return (self.last_token_at - self.first_token_at) / (tokens - 1)
