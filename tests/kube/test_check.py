@@ -133,7 +133,7 @@ def test_cli_reports_invalid_platform_file(tmp_path: Path) -> None:
     "gpus",
     [
         "{driver: gpu.example.com, count: 2, topology: pcieRoot}",
-        "{count: 2, migProfile: 1g.10gb, topology: sameGpu}",
+        "{migProfile: 1g.10gb}",
         "{count: 4, minMemory: 40Gi, topology: pcieRoot}",
     ],
 )

@@ -37,8 +37,8 @@ def _issues(text: str) -> list[str]:
         ),
         (
             "deployments:\n  - name: a\n    pool: llama\n    model: m\n"
-            "    gpus: {topology: sameGpu}\n",
-            "p.yaml:11: deployments[0].gpus: Value error, topology sameGpu is for MIG slices",
+            "    gpus: {count: 2, migProfile: 1g.10gb}\n",
+            "p.yaml:11: deployments[0].gpus: Value error, a process can use one MIG slice",
         ),
         (
             "deployments:\n  - name: a\n    pool: llama\n    model: m\n"
@@ -75,7 +75,7 @@ def test_invalid_sections_name_line_and_field(text: str, expected: str) -> None:
 def test_valid_sections_parse() -> None:
     config = parse_platform(
         BASE + "deployments:\n  - name: a\n    pool: llama\n    model: m\n"
-        "    gpus: {count: 2, migProfile: 1g.10gb, topology: sameGpu}\n",
+        "    gpus: {migProfile: 1g.10gb}\n",
         "p.yaml",
     )
-    assert config.deployments[0].gpus.counts() == [2]
+    assert config.deployments[0].gpus.counts() == [1]

@@ -11,9 +11,9 @@ from tokenway.config.units import ByteSize
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
-Topology = Literal["any", "pcieRoot", "sameGpu"]
+Topology = Literal["any", "pcieRoot"]
 """How the devices of one claim relate: "any" (one node; on NVLink systems that is the NVLink
-domain), "pcieRoot" (behind one PCIe root) or "sameGpu" (MIG slices of one physical GPU)."""
+domain) or "pcieRoot" (behind one PCIe root)."""
 
 
 class GpuOption(Section):
@@ -48,10 +48,13 @@ class GpuSpec(Section):
     def _mig_alone(self) -> GpuSpec:
         if self.mig_profile is not None and self.prefer:
             raise ValueError("migProfile cannot be combined with prefer alternatives")
-        if self.topology == "sameGpu" and self.mig_profile is None:
-            raise ValueError("topology sameGpu is for MIG slices; set migProfile")
+        if self.mig_profile is not None and self.count > 1:
+            # CUDA gives a process one MIG slice; vLLM would see one GPU and exit.
+            raise ValueError(
+                "a process can use one MIG slice: migProfile needs count 1 (scale with replicas)"
+            )
         if self.topology == "pcieRoot" and self.mig_profile is not None:
-            raise ValueError("MIG slices sit on one GPU; use topology any or sameGpu")
+            raise ValueError("a single MIG slice has no topology; use topology any")
         return self
 
     def counts(self) -> list[int]:
@@ -73,6 +76,9 @@ class VllmSettings(Section):
     max_lora_rank: int | None = Field(default=None, ge=1)
     prefix_caching: bool = True
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    tracing: bool = False
+    """Send vLLM's own spans to observability.otlp. Off by default: the stock vllm-openai
+    image does not ship the OpenTelemetry packages, and vLLM exits at start-up without them."""
     extra_args: list[str] = []
 
 

@@ -15,10 +15,7 @@ from tokenway.kube.objects import Manifest, dns_name, labels, manifest, meta, qu
 
 NVIDIA_DRIVER = "gpu.nvidia.com"
 REQUEST = "gpu"
-TOPOLOGY_ATTRIBUTES = {
-    "pcieRoot": "resource.kubernetes.io/pcieRoot",
-    "sameGpu": "gpu.nvidia.com/parentUUID",
-}
+TOPOLOGY_ATTRIBUTES = {"pcieRoot": "resource.kubernetes.io/pcieRoot"}
 
 
 def _attribute(driver: str, name: str) -> str:

@@ -49,7 +49,7 @@ def vllm_args(spec: DeploymentSpec, tensor_parallel: str, otlp: str | None) -> l
         if settings.max_lora_rank is not None:
             args += ["--max-lora-rank", str(settings.max_lora_rank)]
         args += ["--lora-modules", *(f"{a.name}={a.source}" for a in spec.adapters)]
-    if otlp is not None:
+    if otlp is not None and settings.tracing:
         args += ["--otlp-traces-endpoint", otlp]
     return [*args, *settings.extra_args]
 
