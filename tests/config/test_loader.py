@@ -96,3 +96,13 @@ def test_an_endpoint_has_one_engine_and_scrapes_are_periodic() -> None:
         parse_platform(shared)
     with pytest.raises(ConfigError, match=r"gateway\.metricsInterval"):
         parse_platform("gateway: {metricsInterval: 0s}\n")
+
+
+def test_names_that_become_services_follow_dns_1035() -> None:
+    with pytest.raises(ConfigError, match=r"pools\[0\]\.name"):
+        parse_platform("pools: [{name: 7b}]\n")
+    with pytest.raises(ConfigError, match=r"pools\[0\]\.name"):
+        parse_platform(f"pools: [{{name: {'p' * 60}}}]\n")  # <name>-epp would pass 63
+    text = "pools: [{name: p}]\ndeployments: [{name: 7b, pool: p, model: m}]\n"
+    with pytest.raises(ConfigError, match=r"deployments\[0\]\.name"):
+        parse_platform(text)

@@ -10,6 +10,8 @@ from tokenway.config.base import Section
 from tokenway.config.units import ByteSize
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+SERVICE_NAME = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+"""DNS-1035: Service names (and names they are made from) must start with a letter."""
 
 Topology = Literal["any", "pcieRoot"]
 """How the devices of one claim relate: "any" (one node; on NVLink systems that is the NVLink
@@ -130,7 +132,7 @@ class ResourceSettings(Section):
 class DeploymentSpec(Section):
     """One model server Deployment serving the pool `pool`; at most one per pool."""
 
-    name: str = Field(pattern=DNS_LABEL, max_length=40)
+    name: str = Field(pattern=SERVICE_NAME, max_length=40)
     pool: str
     namespace: str = Field(default="default", pattern=DNS_LABEL, max_length=63)
     image: str = "vllm/vllm-openai:v0.11.0"

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from tokenway.config.base import Section
+from tokenway.config.deployments import SERVICE_NAME
 from tokenway.config.flow_control import FlowControlSpec
 from tokenway.config.units import Duration
 from tokenway.scheduling import profiles as scheduling_profiles
@@ -100,7 +101,8 @@ class InferencePoolRef(Section):
 
 
 class PoolSpec(Section):
-    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
+    # Rendered as the Service `<name>-epp`: DNS-1035 and room for the suffix.
+    name: str = Field(pattern=SERVICE_NAME, max_length=59)
     engine: Engine = "vllm"
     endpoints: list[str] = []
     inference_pool: InferencePoolRef | None = None
