@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import yaml
 from tests.conftest import free_port
 from tests.gateway.conftest import BASE, running_fleet, running_gateway
@@ -21,6 +22,8 @@ from tests.gateway.conftest import BASE, running_fleet, running_gateway
 from tokenway.config.loader import load_platform
 from tokenway.config.platform import PlatformConfig
 from tokenway.config.reload import ConfigWatcher
+from tokenway.gateway.gateway import Gateway
+from tokenway.gateway.run import until_signal_or_failure
 
 
 def _start_replica(port: int) -> subprocess.Popen[bytes]:
@@ -263,3 +266,24 @@ async def test_hot_reload_under_load_drops_nothing(tmp_path: Path) -> None:
             assert statuses == [200] * 200
             assert len(rejected) == 1
             assert "extra-5" in models() and "extra-3" not in models()
+
+
+async def test_a_gateway_whose_discovery_dies_stops_instead_of_serving_blind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))  # no credentials anywhere
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    config = PlatformConfig.model_validate(
+        {
+            "gateway": {"accessLog": False},
+            "pools": [{"name": "p", "inferencePool": {"name": "p", "namespace": "models"}}],
+            "models": [{"name": "m", "pool": "p"}],
+        }
+    )
+    gateway = Gateway(config)
+    await gateway.start()
+    try:
+        with pytest.raises(Exception, match=r"(?i)config|kube"):
+            await asyncio.wait_for(until_signal_or_failure(gateway), 10)
+    finally:
+        await gateway.stop()

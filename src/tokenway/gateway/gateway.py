@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -99,12 +98,26 @@ class Gateway:
                 discover(self.config, self.registry), name="discovery"
             )
 
+    async def watch_discovery(self) -> None:
+        """Returns (raising its error) only if Kubernetes discovery stops on its own: a picker
+        or gateway whose pools can no longer be followed must not keep answering as ready."""
+        while True:
+            task = self._discovery
+            if task is None:
+                await asyncio.sleep(1.0)  # no InferencePool watched (a reload may add one)
+                continue
+            await asyncio.wait({task})
+            if task is self._discovery:  # a reload or stop replaces it before cancelling it
+                task.result()
+                raise RuntimeError("kubernetes discovery stopped")
+
     async def _stop_discovery(self) -> None:
         task, self._discovery = self._discovery, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task})
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("kubernetes discovery had stopped: %s", task.exception())
 
     def _apply_tracing(self, config: PlatformConfig) -> RequestTracer | None:
         """Export spans where the config (or environment) says; returns a tracer to shut down."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -23,16 +25,33 @@ from tokenway.heap import freeze_startup
 log = logging.getLogger(__name__)
 
 
+class ListenError(RuntimeError):
+    """The listen address could not be bound (in use, not local, not resolvable)."""
+
+
+def _reason(exc: OSError) -> str:
+    # The event loop's message repeats the address; the errno's own text is the reason.
+    if isinstance(exc, socket.gaierror) or not exc.errno:
+        return exc.strerror or str(exc)
+    return os.strerror(exc.errno)
+
+
 async def start_listener(
     gateway: Gateway, host: str, port: int, ssl_context: ssl.SSLContext | None = None
 ) -> tuple[web.AppRunner, int]:
-    """Serve the gateway's HTTP API; returns the runner and the bound port (port 0 = any free)."""
+    """Serve the gateway's HTTP API; returns the runner and the bound port (port 0 = any free).
+
+    Raises ListenError when host:port cannot be bound."""
     runner = web.AppRunner(
         build_app(gateway), handler_cancellation=True, access_log=None, shutdown_timeout=5.0
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=1024)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ListenError(f"cannot listen on {host}:{port}: {_reason(exc)}") from None
     return runner, int(runner.addresses[0][1])
 
 
@@ -59,6 +78,22 @@ async def wait_for_signal() -> None:
             loop.remove_signal_handler(sig)
 
 
+async def until_signal_or_failure(gateway: Gateway) -> None:
+    """Wait for SIGINT/SIGTERM; raise if the gateway's Kubernetes discovery dies first (so the
+    process exits and its supervisor restarts it, instead of serving a pool it cannot see)."""
+    signal_task = asyncio.create_task(wait_for_signal())
+    watch = asyncio.create_task(gateway.watch_discovery())
+    try:
+        done, _ = await asyncio.wait({signal_task, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if watch in done:
+            log.error("kubernetes discovery failed: %s", watch.exception())
+            watch.result()
+    finally:
+        for task in (signal_task, watch):
+            task.cancel()
+        await asyncio.gather(signal_task, watch, return_exceptions=True)
+
+
 async def serve_until_signal(
     gateway: Gateway,
     host: str,
@@ -69,9 +104,13 @@ async def serve_until_signal(
     """Start the gateway, watch its config file, serve until SIGINT/SIGTERM, then drain."""
     await gateway.start()
     tls = gateway.config.gateway.tls
-    runner, bound = await start_listener(
-        gateway, host, port, server_ssl_context(tls) if tls is not None else None
-    )
+    try:
+        runner, bound = await start_listener(
+            gateway, host, port, server_ssl_context(tls) if tls is not None else None
+        )
+    except BaseException:
+        await gateway.stop()
+        raise
     watcher = start_config_watcher(gateway, config_path) if config_path is not None else None
     freeze_startup()
     try:
@@ -79,7 +118,7 @@ async def serve_until_signal(
             result = on_ready(bound)
             if result is not None:
                 await result
-        await wait_for_signal()
+        await until_signal_or_failure(gateway)
         log.info("shutting down: draining requests in flight")
     finally:
         if watcher is not None:

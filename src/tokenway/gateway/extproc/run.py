@@ -10,7 +10,7 @@ from tokenway.gateway.extproc.bootstrap import HEALTH_CHECK_INTERVAL
 from tokenway.gateway.extproc.metrics import serve_metrics
 from tokenway.gateway.extproc.server import EppServer, start_epp
 from tokenway.gateway.gateway import Gateway
-from tokenway.gateway.run import start_config_watcher, wait_for_signal
+from tokenway.gateway.run import start_config_watcher, until_signal_or_failure
 from tokenway.heap import freeze_startup
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ async def serve_picker_until_signal(
     try:
         if on_ready is not None:
             on_ready(picker, metrics_port)
-        await wait_for_signal()
+        await until_signal_or_failure(gateway)
         log.info("picker shutting down: draining streams in flight")
     finally:
         if watcher is not None:
