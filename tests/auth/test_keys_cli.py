@@ -26,3 +26,19 @@ def test_bad_label_is_a_clear_error() -> None:
     result = CliRunner().invoke(app, ["keys", "create", "--team", "search", "--label", "a b"])
     assert result.exit_code == 2
     assert "--label" in result.stderr
+
+
+def test_a_team_name_the_platform_file_rejects_is_a_clear_error() -> None:
+    result = CliRunner().invoke(app, ["keys", "create", "--team", "Bad Team"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--team'" in result.output
+    assert result.stdout == ""
+
+
+def test_a_numeric_team_name_and_label_stay_strings_in_the_entry() -> None:
+    result = CliRunner().invoke(app, ["keys", "create", "--team", "123", "--label", "1.5"])
+    assert result.exit_code == 0, result.output
+    key = result.stdout.strip()
+    config = parse_platform(result.stderr[result.stderr.index("teams:") :])
+    principal = build_authenticator(config).authenticate(inbound({"x-api-key": key}))
+    assert (principal.team, principal.key_id) == ("123", "1.5")

@@ -9,9 +9,10 @@ import typer
 import yaml
 from rich.console import Console
 
+from tokenway.cli.serve import fail
 from tokenway.config.errors import ConfigError, ConfigIssue
 from tokenway.config.loader import load_platform
-from tokenway.kube.crd_schema import load_crds
+from tokenway.kube.crd_schema import CrdError, load_crds
 from tokenway.kube.output import render_files, write_tree
 from tokenway.kube.render import RenderInput, rego_path, render
 from tokenway.kube.validate import Checker
@@ -46,6 +47,8 @@ def render_command(
     if out is None and not check:
         err.print("[red]error[/red] give --out DIR, --check, or both", highlight=False)
         raise typer.Exit(2)
+    if out is not None and out.exists() and not out.is_dir():
+        fail(f"{out}: exists and is not a directory")
     try:
         source = _read_input(file)
         objects = render(source)
@@ -55,7 +58,10 @@ def render_command(
         raise typer.Exit(1) from None
     if check:
         with err.status(f"validating {len(objects)} objects against Kubernetes 1.34 and CRDs"):
-            schemas = load_crds(crds) if crds is not None else None
+            try:
+                schemas = load_crds(crds) if crds is not None else None
+            except CrdError as exc:
+                fail(str(exc))
             report = Checker(schemas).check(objects)
         for problem in report.problems:
             err.print(f"[red]invalid[/red] {problem}", highlight=False, soft_wrap=True)
@@ -74,7 +80,10 @@ def render_command(
         except ValueError as exc:  # two models whose names map to one object name
             err.print(f"[red]error[/red] {file}: {exc}", highlight=False)
             raise typer.Exit(1) from None
-        write_tree(files, out)
+        try:
+            write_tree(files, out)
+        except OSError as exc:
+            fail(f"cannot write {exc.filename or out}: {exc.strerror or exc}")
         Console().print(f"{out}: {len(objects)} objects in {len(files)} files", highlight=False)
 
 

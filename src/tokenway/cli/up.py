@@ -8,11 +8,12 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from tokenway.cli.serve import configure_logging, load_or_exit
+from tokenway.cli.serve import configure_logging, load_or_exit, run_or_exit
 from tokenway.gateway.embedded import BASE_PUBLIC_NAME, embedded_platform
 from tokenway.gateway.extproc.dataplane import start_envoy_dataplane
+from tokenway.gateway.extproc.envoy import EnvoyError
 from tokenway.gateway.gateway import Gateway
-from tokenway.gateway.run import run, serve_until_signal, wait_for_signal
+from tokenway.gateway.run import serve_until_signal, wait_for_signal
 from tokenway.heap import freeze_startup
 from tokenway.sim.fleet import DEFAULT_LORAS, start_fleet
 from tokenway.sim.profiles import DEFAULT_MODEL, PROFILES
@@ -94,9 +95,14 @@ def up(
         None, "--config", "-c", help="Platform file; without it, start a simulated fleet."
     ),
     port: int | None = typer.Option(
-        None, "--port", "-p", help="Gateway port (default 8080 or the file's; 0 picks a free one)."
+        None,
+        "--port",
+        "-p",
+        min=0,
+        max=65535,
+        help="Gateway port (default 8080 or the file's; 0 picks a free one).",
     ),
-    replicas: int = typer.Option(4, help="Simulated replicas (embedded default only)."),
+    replicas: int = typer.Option(4, min=1, help="Simulated replicas (embedded default only)."),
     profile: str = typer.Option(
         "h100-8b", help=f"Simulator hardware profile: {', '.join(PROFILES)}."
     ),
@@ -113,7 +119,7 @@ def up(
     if dataplane not in ("standalone", "envoy"):
         raise typer.BadParameter("use standalone or envoy", param_hint="--dataplane")
     configure_logging(log_level)
-    run(_up(config, port, replicas, profile, host, dataplane))
+    run_or_exit(_up(config, port, replicas, profile, host, dataplane), EnvoyError)
 
 
 def register(app: typer.Typer) -> None:

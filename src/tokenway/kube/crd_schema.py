@@ -72,6 +72,10 @@ def object_schema(open_api: dict[str, Any]) -> dict[str, Any]:
     return {**schema, "properties": properties}
 
 
+class CrdError(ValueError):
+    """A CRD directory or file that cannot be read; the message names the path."""
+
+
 @dataclass(frozen=True)
 class CrdSchemas:
     """JSON Schemas by (apiVersion, kind), from CRD files; `sources` names the file of each."""
@@ -84,28 +88,50 @@ class CrdSchemas:
         return self.schemas.get((api_version, kind))
 
 
+def _read(path: Path) -> list[Any]:
+    # CRDs run to megabytes; libyaml parses them an order of magnitude faster.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader))
+    except OSError as exc:
+        raise CrdError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CrdError(f"{path}: not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise CrdError(f"{where}: invalid YAML: {problem}") from None
+
+
 def _documents(paths: Iterable[Path]) -> Iterable[tuple[Path, dict[str, Any]]]:
     for path in paths:
-        # CRDs run to megabytes; libyaml parses them an order of magnitude faster.
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        for doc in yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader):
+        for doc in _read(path):
             if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
                 yield path, doc
 
 
 def load_crds(directory: Path) -> CrdSchemas:
-    """Every served version of every CRD in *.yaml / *.yml files under `directory`."""
+    """Every served version of every CRD in *.yaml / *.yml files under `directory`.
+
+    Raises CrdError when `directory` is not one, or a file is not readable YAML or not a CRD."""
+    if not directory.is_dir():
+        missing = "not a directory" if directory.exists() else "no such directory"
+        raise CrdError(f"{directory}: {missing}")
     schemas: dict[tuple[str, str], dict[str, Any]] = {}
     sources: dict[tuple[str, str], str] = {}
     scopes: dict[tuple[str, str], str] = {}
     paths = sorted([*directory.rglob("*.yaml"), *directory.rglob("*.yml")])
     for path, crd in _documents(paths):
-        spec = crd["spec"]
-        for version in spec["versions"]:
-            if not version.get("served", True) or "schema" not in version:
-                continue
-            key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
-            schemas[key] = object_schema(version["schema"]["openAPIV3Schema"])
-            sources[key] = path.name
-            scopes[key] = spec["scope"]
+        try:
+            spec = crd["spec"]
+            for version in spec["versions"]:
+                if not version.get("served", True) or "schema" not in version:
+                    continue
+                key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
+                schemas[key] = object_schema(version["schema"]["openAPIV3Schema"])
+                sources[key] = path.name
+                scopes[key] = spec["scope"]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise CrdError(f"{path}: not a valid CustomResourceDefinition ({exc!r})") from None
     return CrdSchemas(schemas, sources, scopes)

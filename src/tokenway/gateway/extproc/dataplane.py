@@ -38,7 +38,7 @@ async def start_envoy_dataplane(
     host: str = "127.0.0.1",
     endpoints: list[str] | None = None,
 ) -> EnvoyDataplane:
-    """Serve `gateway` (already started) through Envoy on host:port.
+    """Serve `gateway` (already started) through Envoy on host:port (port 0: any free one).
 
     The picker listens on free local ports; `endpoints` (model-server URLs) defaults to every
     pool's endpoints in `config`. The caller stops the returned handle, then the gateway.
@@ -56,4 +56,12 @@ async def start_envoy_dataplane(
     except BaseException:
         await picker.stop(grace=0)
         raise
-    return EnvoyDataplane(envoy, picker, host, port)
+    dataplane = EnvoyDataplane(envoy, picker, host, port)
+    try:
+        dataplane.port = await envoy.listener_port(
+            bootstrap["static_resources"]["listeners"][0]["name"]
+        )
+    except BaseException:
+        await dataplane.stop()
+        raise
+    return dataplane

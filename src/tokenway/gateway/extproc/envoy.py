@@ -46,12 +46,13 @@ class EnvoyProcess:
         cls, bootstrap: dict[str, Any], *, ready_timeout: float = 30.0, concurrency: int = 2
     ) -> EnvoyProcess:
         """Start Envoy and wait until its admin /ready answers LIVE."""
+        binary = envoy_binary()  # before mkdtemp: a missing binary leaves no folder behind
         workdir = Path(tempfile.mkdtemp(prefix="tokenway-envoy-"))
         config = workdir / "bootstrap.json"
         config.write_text(json.dumps(bootstrap))
         with (workdir / "envoy.log").open("wb") as sink:
             process = await asyncio.create_subprocess_exec(
-                envoy_binary(),
+                binary,
                 "-c",
                 str(config),
                 "--concurrency",
@@ -92,6 +93,20 @@ class EnvoyProcess:
                 except aiohttp.ClientError:
                     pass
                 await asyncio.sleep(0.05)
+
+    async def listener_port(self, name: str) -> int:
+        """The port listener `name` bound, from the admin API (the bootstrap may ask for 0)."""
+        url = f"http://{self.admin_address}/listeners?format=json"
+        try:
+            async with aiohttp.ClientSession() as session, session.get(url) as response:
+                response.raise_for_status()
+                listeners = (await response.json())["listener_statuses"]
+        except aiohttp.ClientError as exc:
+            raise EnvoyError(f"cannot read Envoy's listeners: {exc!r}") from None
+        for listener in listeners:
+            if listener["name"] == name:
+                return int(listener["local_address"]["socket_address"]["port_value"])
+        raise EnvoyError(f"Envoy has no listener {name!r}")
 
     def log_tail(self, lines: int = 20) -> str:
         try:
