@@ -252,3 +252,19 @@ def test_vllm_tracing_is_opt_in() -> None:
     objects = {object_ref(o): o for o in render(render_input(text))}
     args = objects["Deployment default/d"]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--otlp-traces-endpoint") + 1] == "http://collector:4317"
+
+
+def test_network_policy_follows_the_proxies_or_is_left_out() -> None:
+    base = (
+        "pools: [{name: p, endpoints: ['http://10.0.0.1:8000']}]\n"
+        "deployments:\n  - {name: d, pool: p, model: m, "
+    )
+    objects = {
+        object_ref(o): o
+        for o in render(render_input(base + "gateway: {proxyNamespace: envoy-gateway-system}}\n"))
+    }
+    sources = objects["NetworkPolicy default/d"]["spec"]["ingress"][0]["from"]
+    selectors = [s["namespaceSelector"]["matchLabels"] for s in sources if "namespaceSelector" in s]
+    assert {"kubernetes.io/metadata.name": "envoy-gateway-system"} in selectors
+    without = render(render_input(base + "networkPolicy: false}\n"))
+    assert not any(o["kind"] == "NetworkPolicy" for o in without)

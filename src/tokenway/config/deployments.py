@@ -114,6 +114,9 @@ class Autoscale(Section):
 class GatewayRef(Section):
     name: str = "inference-gateway"
     namespace: str | None = None
+    proxy_namespace: str | None = Field(default=None, pattern=DNS_LABEL)
+    """Where the Gateway's proxy pods run when not in its namespace (Envoy Gateway by default
+    runs them in envoy-gateway-system); the NetworkPolicy admits traffic from there."""
 
 
 class EppDeployment(Section):
@@ -146,6 +149,9 @@ class DeploymentSpec(Section):
     resources: ResourceSettings = ResourceSettings()
     port: int = Field(default=8000, ge=1, le=65535)
     gateway: GatewayRef = GatewayRef()
+    network_policy: bool = True
+    """Render a NetworkPolicy admitting only the gateway path. Turn off where the proxies are
+    not pods in the cluster (GKE's managed gateways), or the policy would drop their traffic."""
     epp: EppDeployment = EppDeployment()
     hf_token_secret: str | None = None
 

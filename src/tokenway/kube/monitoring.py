@@ -45,8 +45,9 @@ def network_policy(spec: DeploymentSpec, observability: ObservabilitySettings) -
         return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
 
     sources: list[dict[str, object]] = [{"podSelector": {"matchLabels": picker.selector(spec)}}]
-    # Envoy pods of the Gateway carry the bytes; they live in the Gateway's namespace.
-    sources.append(namespace(spec.gateway.namespace or spec.namespace))
+    # The Gateway's proxy pods carry the bytes: in the Gateway's namespace unless told where.
+    gateway = spec.gateway
+    sources.append(namespace(gateway.proxy_namespace or gateway.namespace or spec.namespace))
     sources.append(namespace(observability.namespace))
     return manifest(
         "networking.k8s.io/v1",

@@ -93,8 +93,9 @@ def _pool_objects(source: RenderInput, spec: DeploymentSpec) -> list[Manifest]:
         picker.config_map(spec, platform_text),
         picker.deployment(spec, config.picker, platform_text, policies, otlp),
         picker.service(spec, config.picker),
-        monitoring.network_policy(spec, config.observability),
     ]
+    if spec.network_policy:
+        objects.append(monitoring.network_policy(spec, config.observability))
     if policies:
         objects.append(picker.policy_config_map(spec, policies))
     if config.observability.pod_monitors:
