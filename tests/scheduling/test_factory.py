@@ -10,6 +10,7 @@ from tokenway.config.pools import PoolSpec, SchedulerSpec
 from tokenway.scheduling.factory import build_scheduler
 from tokenway.scheduling.framework import ProfileScheduler
 from tokenway.scheduling.profiles import PROFILES
+from tokenway.scheduling.scorers.prefix_cache import PrefixCacheScorer
 
 from .helpers import endpoint, request
 
@@ -107,3 +108,27 @@ def test_build_scheduler_rejects_unvalidated_specs() -> None:
     pool = PoolSpec.model_construct(name="p", scheduler=spec)
     with pytest.raises(ValueError, match="unknown scorer 'nope'"):
         build_scheduler(pool)
+
+
+def test_overriding_one_parameter_keeps_the_profiles_others() -> None:
+    spec = PoolSpec.model_validate(
+        {
+            "name": "p",
+            "scheduler": {
+                "profile": "tokenway",
+                "params": {"prefix-cache": {"lruCapacityPerServer": 50000}},
+            },
+        }
+    )
+    scheduler = build_scheduler(spec, random.Random(1))
+    prefix = next(
+        w.scorer for w in scheduler.profile.scorers if isinstance(w.scorer, PrefixCacheScorer)
+    )
+    assert prefix.params.block_size_tokens == 64  # the profile's, kept
+    assert prefix.params.lru_capacity_per_server == 50000
+
+
+@pytest.mark.parametrize("weight", [".nan", ".inf"])
+def test_weights_must_be_finite(weight: str) -> None:
+    with pytest.raises(ConfigError, match="weight must be a number"):
+        parse_platform(f"pools: [{{name: p, scheduler: {{scorers: {{queue: {weight}}}}}}}]\n")

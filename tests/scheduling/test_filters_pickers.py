@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
+from tokenway.config.pools import PoolSpec
 from tokenway.scheduling import registry
+from tokenway.scheduling.factory import build_scheduler
 from tokenway.scheduling.pickers.max_score import MaxScorePicker
 from tokenway.scheduling.pickers.round_robin import RoundRobinPicker
 from tokenway.scheduling.pickers.weighted_random import WeightedRandomPicker
@@ -80,3 +83,19 @@ def test_round_robin_rotates_and_lists_fallbacks() -> None:
     orders = [_urls(picker.pick(eps, [0, 0, 0], rng)) for _ in range(4)]
     assert [o[0] for o in orders] == [eps[0].url, eps[1].url, eps[2].url, eps[0].url]
     assert orders[1] == [eps[1].url, eps[2].url, eps[0].url]
+
+
+def test_weighted_random_is_fair_even_with_tiny_totals() -> None:
+    picker = WeightedRandomPicker()
+    endpoints = [endpoint(i) for i in range(3)]
+    rng = random.Random(3)
+    firsts = Counter(picker.pick(endpoints, [1e-4] * 3, rng)[0].url for _ in range(3000))
+    assert min(firsts.values()) > 800  # about 1,000 each; underflowing keys gave ~80 % to one
+
+
+def test_panic_keeps_only_endpoints_that_can_serve() -> None:
+    scheduler = build_scheduler(PoolSpec.model_validate({"name": "p"}), random.Random(1))
+    serves_other = endpoint(1, served=frozenset({"other"}))
+    unhealthy_but_serving = endpoint(2, served=frozenset({"base"}), healthy=False)
+    decision = scheduler.schedule(request("hi"), [serves_other, unhealthy_but_serving], 0.0)
+    assert [e.url for e in decision.endpoints] == [unhealthy_but_serving.url]

@@ -71,3 +71,25 @@ def test_index_trusts_routing_history_over_outcomes() -> None:
     scorer.observe(Outcome(req, ep.url, ok=True, prompt_tokens=640, cached_tokens=0))
     assert scorer.score(request("p" * 64 * 40, request_id="y"), [ep], 0.0) == [1.0]
     assert scorer.index.capacity(ep.url) == 1000
+
+
+def test_a_longer_prompt_keeps_the_shared_root_newest() -> None:
+    index = PrefixIndex(capacity=4)
+    p, q, r = [1, 2], [3, 4], [5]
+    index.insert("a", p)
+    index.insert("a", p + q)
+    index.insert("a", r)  # one block must go: the tail of P+Q, never its root
+    assert index.match(p, ["a"]) == {"a": 2}
+    assert index.match(p + q, ["a"]) == {"a": 3}
+
+
+def test_adapters_do_not_share_the_base_models_or_each_others_blocks() -> None:
+    scorer = PrefixCacheScorer(PrefixCacheParams())
+    prompt = "shared context " * 40
+    base = request(prompt=prompt)
+    endpoints = [endpoint(1), endpoint(2)]
+    scorer.picked(base, endpoints[0], 0.0)
+    for adapter in ("tenant-a", "tenant-b"):
+        lora = request(prompt=prompt, adapter=adapter)
+        assert scorer.score(lora, endpoints, 0.0) == [0.0, 0.0]
+    assert scorer.score(request(prompt=prompt), endpoints, 0.0)[0] == 1.0

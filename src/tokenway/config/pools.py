@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -41,8 +42,8 @@ class SchedulerSpec(Section):
     def _known_scorers(cls, value: dict[str, float] | None) -> dict[str, float] | None:
         for name, weight in (value or {}).items():
             scheduling_registry.check_name(name, "scorer")
-            if weight < 0:
-                raise ValueError(f"{name}: weight must be >= 0, got {weight}")
+            if not weight >= 0 or math.isinf(weight):
+                raise ValueError(f"{name}: weight must be a number >= 0, got {weight}")
         return value
 
     @field_validator("picker")

@@ -91,14 +91,16 @@ class PrefixIndex:
         owners = self._owners
         # Deepest block first, so a prompt's root blocks are the most recently used and the
         # LRU evicts prefixes from their tails: a block is useless once one before it is gone.
+        # Held blocks leave and every block is appended again in that order (moving the held
+        # ones first would leave the new tail blocks newer than the root).
         hashes = hashes[::-1]
         # Comprehensions and C-level maps instead of a Python loop: this runs on every decision.
         held = [block for block in hashes if block in lru]
-        deque(map(lru.move_to_end, held), maxlen=0)
+        deque(map(lru.pop, held), maxlen=0)
         if len(held) < len(hashes):
-            fresh = [block for block in hashes if block not in lru]
-            lru.update(dict.fromkeys(fresh))
+            fresh = [block for block in hashes if block not in owners or not owners[block] & bit]
             owners.update({block: owners.get(block, 0) | bit for block in fresh})
+        lru.update(dict.fromkeys(hashes))
         self._evict(url)
 
     def capacity(self, url: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -21,7 +22,9 @@ class ProfileSpec:
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
-_FILTERS = ("subset", "healthy", "model-served")
+# Hard filters before health: panic routing (all unhealthy -> keep them) must only ever keep
+# endpoints that can serve the request at all.
+_FILTERS = ("subset", "model-served", "healthy")
 _PREFIX_64 = {"blockSizeTokens": 64, "maxPrefixBlocks": 128}
 
 PROFILES: Mapping[str, ProfileSpec] = MappingProxyType(
@@ -67,12 +70,16 @@ def resolve(
     weights = dict(spec.scorers)
     for scorer, weight in (scorers or {}).items():
         registry.check_name(scorer, "scorer")
-        if weight < 0:
-            raise ValueError(f"scorer {scorer!r}: weight must be >= 0, got {weight}")
+        if not weight >= 0 or math.isinf(weight):
+            raise ValueError(f"scorer {scorer!r}: weight must be a number >= 0, got {weight}")
         weights[scorer] = weight
     chosen_filters = list(spec.filters if filters is None else filters)
     chosen_picker = picker or spec.picker
-    merged = {**spec.params, **(params or {})}
+    # Per key: overriding one parameter keeps the profile's others (its block size, say).
+    merged = {
+        plugin: {**spec.params.get(plugin, {}), **(params or {}).get(plugin, {})}
+        for plugin in {*spec.params, *(params or {})}
+    }
     used = {*chosen_filters, *(s for s, w in weights.items() if w > 0), chosen_picker}
     if unused := sorted(set(merged) - used):
         raise ValueError(f"params given for plugins the profile does not use: {unused}")

@@ -2,11 +2,13 @@
 
 Spreads load where max-score would herd every concurrent request onto the single best
 endpoint between metric refreshes. Sampling without replacement uses Efraimidis-Spirakis
-keys (u ** (1 / w)); endpoints with a zero total come last, in random order.
+keys, taken as log(u) / w: u ** (1 / w) underflows to 0 for small totals, and the ties it
+makes would all go one way. Endpoints with a zero total come last, in random order.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,7 +22,7 @@ TYPE = "weighted-random"
 def _key(total: float, u: float) -> tuple[int, float]:
     if total <= 0.0:
         return (0, u)
-    return (1, u ** (1.0 / total))
+    return (1, math.log(u) / total if u > 0.0 else -math.inf)
 
 
 class WeightedRandomPicker:

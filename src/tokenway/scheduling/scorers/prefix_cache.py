@@ -44,7 +44,9 @@ class PrefixCacheScorer:
     def _hashes(self, request: SchedulingRequest) -> list[int]:
         if self._hashed is not None and self._hashed[0] is request:
             return self._hashed[1]
-        model = request.base_model or request.model
+        # The served model: an adapter's name for LoRA requests, since vLLM keys cached blocks
+        # by adapter and a base-model prefix is of no use to them (nor theirs to each other).
+        model = request.model
         hashes = block_hashes(
             model, request.prompt, self._block_chars, self.params.max_prefix_blocks
         )
