@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from random import Random
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 from tokenway.config.processors import PII_KINDS, EntropyRule
 from tokenway.processing.pii_candidates import SMALL
 from tokenway.processing.pii_patterns import (
+    Finding,
     bits_per_char,
     detectors,
     dni_valid,
@@ -59,6 +61,11 @@ def found(text: str) -> list[str]:
         ("aws AKIAIOSFODNN7EXAMPLE here", "api-key", "AKIAIOSFODNN7EXAMPLE"),
         ("token ghp_" + "a1B2c3D4e5" * 4, "api-key", "ghp_" + "a1B2c3D4e5" * 4),
         ("secret=Zx9Qw2Er7Ty4Ui1Op8As5Df3Gh6Jk0LmN", "secret", "Zx9Qw2Er7Ty4Ui1Op8As5Df3Gh6Jk0LmN"),
+        (
+            "aws_secret=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "secret",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        ),
     ],
 )
 def test_detects(text: str, kind: str, value: str) -> None:
@@ -87,6 +94,47 @@ def test_detects(text: str, kind: str, value: str) -> None:
 )
 def test_ignores(text: str) -> None:
     assert kinds(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "https://example.com/api/v1/users/12345/orders/67890/items",
+        "python3.12/site-packages/numpy/core/multiarray",
+        "Users/JohnSmith/Documents/Project2024/notes",
+        "AWS_SECRET_ACCESS_KEY_FOR_PRODUCTION_ENV_2024",
+        "getUserAccountSettingsForProduction2024Handler",
+        "2024-01-15 10:30:00",
+        "meeting on 15.01.2024 10:30",
+        "prices: 12.50 13.75 14.00",
+        "totals 123.50 134.75 142.00",
+        "IDs 2024 1187 5512 9981 3321 4410",
+    ],
+)
+def test_ignores_paths_names_dates_times_and_decimals(text: str) -> None:
+    assert kinds(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("Call 555-123-4567 2024-01-15", "Call [phone] 2024-01-15"),
+        ("My numbers: 020 7946 0958 020 7946 0959", "My numbers: [phone] [phone]"),
+        ("Call +44 20 7946 0958 2024-01-15", "Call [phone] 2024-01-15"),
+        ("Card: 4111 1111 1111 1111 123", "Card: [credit-card] 123"),
+        ("Card: 12 4111 1111 1111 1111", "Card: 12 [credit-card]"),
+        ("on 2024-01-15 555-123-4567", "on 2024-01-15 [phone]"),
+        ("host 192.168.100.200 555-123-4567", "host 192.168.100.200 [phone]"),
+    ],
+)
+def test_finds_a_number_next_to_another_group_of_digits(text: str, redacted: str) -> None:
+    assert redact(text, find(text, TABLE), "[{kind}]") == redacted
+
+
+def test_the_earlier_detector_wins_an_overlap_even_when_it_starts_later() -> None:
+    # The digits before the SSN and its first groups look like one phone number.
+    text = "Ref 2024 0130 00 123-45-6789."
+    assert redact(text, find(text, TABLE), "[{kind}]") == "Ref 2024 0130 00 [us-ssn]."
 
 
 def test_checksums() -> None:
@@ -127,18 +175,10 @@ def test_long_runs_scan_in_linear_time() -> None:
         find(text, TABLE)
 
 
-def whole_text_scan(text: str) -> list[tuple[int, int, str]]:
-    found = []
-    for rank, detector in enumerate(TABLE):
-        for match in detector.pattern.finditer(text):
-            if length := detector.accept(match.group()):
-                found.append((match.start(), rank, match.start() + length, detector.kind))
-    result, taken = [], 0
-    for start, _rank, end, kind in sorted(found):
-        if start >= taken:
-            result.append((start, end, kind))
-            taken = end
-    return result
+def whole_text_scan(text: str) -> list[Finding]:
+    # Texts up to SMALL characters are scanned whole, without trigger windows.
+    with patch("tokenway.processing.pii_candidates.SMALL", len(text)):
+        return find(text, TABLE)
 
 
 LONG_PARTS = [
@@ -150,6 +190,9 @@ LONG_PARTS = [
     "AB 12 34 56 C",
     "12345678Z",
     "123-45-6789",
+    "555-123-4567 2024-01-15",
+    "192.168.1.10 555-123-4567",
+    "2024 0130 00 123-45-6789",
     "AKIAIOSFODNN7EXAMPLE",
     "Zx9Qw2Er7Ty4Ui1Op8As5Df3Gh6Jk0LmN",
     "version 2.0.1 of 2024",
@@ -167,4 +210,4 @@ def test_windowed_scan_finds_exactly_what_a_whole_text_scan_finds(
     text = "".join(part + rng.choice([" ", ", ", ". ", "\n", " and "]) for part in parts)
     text += " the end of a long prompt" * (SMALL // 20)
     assert len(text) > SMALL
-    assert [(f.start, f.end, f.kind) for f in find(text, TABLE)] == whole_text_scan(text)
+    assert find(text, TABLE) == whole_text_scan(text)

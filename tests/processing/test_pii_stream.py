@@ -57,6 +57,68 @@ def test_stream_equals_whole_text_redaction_for_any_split(
     assert "".join(pieces) == whole
 
 
+def stream_in_chunks(text: str, sizes: list[int]) -> str:
+    redactor = StreamRedactor(TABLE, "[{kind}]", lambda findings: None)
+    out, position = [], 0
+    for size in itertools.cycle(sizes):
+        if position >= len(text):
+            break
+        out.append(redactor.feed(text[position : position + size]))
+        position += size
+    return "".join(out) + redactor.finish()
+
+
+@pytest.mark.parametrize("size", range(1, 9))
+def test_a_finding_after_a_long_digit_run_is_redacted_in_any_chunk_size(size: int) -> None:
+    # A match that starts in the released text must not win an overlap and hide the SSN.
+    text = "IDs 2024 1187 5512 9981 3321 4410 7781 1290 5501 123-45-6789 done"
+    assert stream_in_chunks(text, [size]) == redact(text, find(text, TABLE), "[{kind}]")
+    assert "6789" not in stream_in_chunks(text, [size])
+
+
+PII_ISH = [
+    "2024",
+    "1187",
+    "00",
+    "123-45-6789",
+    "555-123-4567",
+    "020 7946 0958",
+    "4111 1111 1111 1111",
+    "+44 20 7946 0958",
+    "(555) 123",
+    "12.50",
+    "10:30",
+    "192.168.1.10",
+    "DE89",
+    "AB 12 34 56 C",
+    "12345678Z",
+    "a@b.io",
+    "Zx9Qw2Er7Ty4Ui1Op8As5Df3Gh6Jk0LmN",
+    "x",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(PII_ISH), st.sampled_from(["", " ", "-", ".", ", "])),
+        min_size=1,
+        max_size=16,
+    ),
+    st.lists(st.integers(min_value=1, max_value=12), min_size=1, max_size=6),
+)
+def test_streaming_redacts_everything_whole_text_redaction_does(
+    parts: list[tuple[str, str]], sizes: list[int]
+) -> None:
+    text = "".join(fragment + separator for fragment, separator in parts)
+    findings = find(text, TABLE)
+    whole = redact(text, findings, "[{kind}]")
+    streamed = stream_in_chunks(text, sizes)
+    for finding in findings:
+        value = text[finding.start : finding.end]
+        assert streamed.count(value) <= whole.count(value), (value, streamed)
+
+
 def test_long_digit_runs_do_not_leak_a_card() -> None:
     text = " ".join(["4111 1111 1111 1111"] * 6)
     for cut in range(0, len(text), 7):

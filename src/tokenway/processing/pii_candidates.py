@@ -12,7 +12,7 @@ contains its trigger. E-mail addresses are matched only where a local part befor
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -64,6 +64,15 @@ class Region:
         """The text position of a position in `joined`."""
         index = bisect_right(self.offsets, joined_index) - 1
         return self.windows[index][0] + joined_index - self.offsets[index]
+
+    def index(self, position: int) -> int:
+        """The position in `joined` of a text position; past a window, the next window's start."""
+        # (position + 1,) sorts after every window that starts at or before position.
+        window = bisect_left(self.windows, (position + 1,)) - 1
+        if window < 0:
+            return 0
+        start, end = self.windows[window]
+        return self.offsets[window] + min(position - start, end - start + 1)
 
 
 WHOLE = Region([], "", [])

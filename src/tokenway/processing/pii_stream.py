@@ -4,13 +4,17 @@ After each chunk the filter scans the held-back text plus the chunk. For every d
 back the trailing run of characters a match of that detector could consist of (at most the
 detector's maximum match length): in plain prose that is the last unfinished word or digit group.
 Findings that end before the hold-back point are final and are redacted in the released text.
+The point first moves back before every finding that crosses it, those that lose an overlap
+included: one that may still change may change which of the findings it overlaps wins. The last
+few released characters are kept for the lookbehinds of the patterns, and only matches that
+start after them count: one that starts in released text was decided with it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from tokenway.processing.pii_patterns import Detector, Finding, find
+from tokenway.processing.pii_patterns import LOOKBEHIND, Detector, Finding, find_all, resolve
 
 
 class StreamRedactor:
@@ -28,20 +32,19 @@ class StreamRedactor:
         self._window = max((d.max_len for d in table), default=0)
         self._pending = ""
         self._before = ""
-        """The last released character: what a lookbehind at the start of pending sees."""
+        """The last released characters: what a lookbehind at the start of pending sees."""
 
     def _hold_from(self, text: str) -> int:
         reversed_tail = text[: -self._window - 1 : -1]
         longest = max(min(d.tail.match(reversed_tail).end(), d.max_len) for d in self._table)
         return len(text) - longest
 
-    def _find(self, text: str) -> list[Finding]:
+    def _find_all(self, text: str) -> list[Finding]:
         context = self._before + text
         skip = len(self._before)
         return [
             Finding(f.start - skip, f.end - skip, f.kind)
-            for f in find(context, self._table)
-            if f.start >= skip
+            for f in find_all(context, self._table, skip)
         ]
 
     def _release(self, text: str, upto: int, findings: list[Finding]) -> str:
@@ -56,21 +59,24 @@ class StreamRedactor:
             position = finding.end
         parts.append(text[position:upto])
         self._pending = text[upto:]
-        if upto:
-            self._before = text[upto - 1]
+        self._before = (self._before + text[max(upto - LOOKBEHIND, 0) : upto])[-LOOKBEHIND:]
         return "".join(parts)
 
     def feed(self, chunk: str) -> str:
         text = self._pending + chunk
         if not text:
             return ""
-        findings = self._find(text)
-        upto = self._hold_from(text)
-        for finding in findings:
-            if finding.start < upto < finding.end:
-                upto = finding.start
-        return self._release(text, upto, findings)
+        candidates = self._find_all(text)
+        return self._release(text, _settled(self._hold_from(text), candidates), resolve(candidates))
 
     def finish(self) -> str:
         text = self._pending
-        return self._release(text, len(text), self._find(text))
+        return self._release(text, len(text), resolve(self._find_all(text)))
+
+
+def _settled(upto: int, candidates: list[Finding]) -> int:
+    """The last point at or before upto that no candidate (overlapping ones included) crosses."""
+    for candidate in sorted(candidates, key=lambda f: f.start, reverse=True):
+        if candidate.start < upto < candidate.end:
+            upto = candidate.start
+    return upto
