@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 import grpc
 import pytest
@@ -39,10 +40,10 @@ def config(**gateway: object) -> PlatformConfig:
 NOW = 1000.0
 
 
-@pytest.fixture
-async def picker() -> AsyncIterator[tuple[EppServer, Gateway]]:
+@asynccontextmanager
+async def running_picker(platform: PlatformConfig) -> AsyncIterator[tuple[EppServer, Gateway]]:
     # A frozen clock and fresh metrics: admission sees an idle pool, without scraping anything.
-    gateway = Gateway(config(maxRequestBytes="300Ki"), clock=lambda: NOW)
+    gateway = Gateway(platform, clock=lambda: NOW)
     for url in ENDPOINTS:
         gateway.registry.update_metrics(url, EndpointMetrics(scraped_at=NOW))
     server = await start_epp(gateway.pipeline, ("127.0.0.1", 0), ("127.0.0.1", 0))
@@ -50,6 +51,12 @@ async def picker() -> AsyncIterator[tuple[EppServer, Gateway]]:
         yield server, gateway
     finally:
         await server.stop(grace=0)
+
+
+@pytest.fixture
+async def picker() -> AsyncIterator[tuple[EppServer, Gateway]]:
+    async with running_picker(config(maxRequestBytes="300Ki")) as running:
+        yield running
 
 
 def headers_message(
@@ -261,11 +268,7 @@ async def test_a_stream_closed_before_the_response_still_settles(picker) -> None
 async def test_objective_and_rewrite_headers_from_the_gateway_are_honoured() -> None:
     platform = config().model_dump(by_alias=True)
     platform["objectives"] = [{"name": "batch", "priority": -1}]
-    gateway = Gateway(PlatformConfig.model_validate(platform), clock=lambda: NOW)
-    for url in ENDPOINTS:
-        gateway.registry.update_metrics(url, EndpointMetrics(scraped_at=NOW))
-    server = await start_epp(gateway.pipeline, ("127.0.0.1", 0), ("127.0.0.1", 0))
-    try:
+    async with running_picker(PlatformConfig.model_validate(platform)) as (server, gateway):
         body = json.dumps(chat()).encode()
         extra = {"x-gateway-model-name-rewrite": "served-m-v2"}
         routed = await exchange(server, [headers_message(**extra), *body_messages(body)], 2)
@@ -280,8 +283,6 @@ async def test_objective_and_rewrite_headers_from_the_gateway_are_honoured() -> 
         extra = {"x-gateway-inference-objective": "batch"}
         (shed,) = await exchange(server, [headers_message(**extra), *body_messages(body)], 1)
         assert shed.immediate_response.status.code == 429
-    finally:
-        await server.stop(grace=0)
 
 
 def stream_events(*texts: str, usage: tuple[int, int] | None = None) -> list[bytes]:
@@ -333,14 +334,8 @@ def request_statuses(gateway: Gateway) -> dict[str, float]:
 async def redacting_picker() -> AsyncIterator[tuple[EppServer, Gateway]]:
     platform = config().model_dump(by_alias=True)
     platform["processors"] = [{"name": "answers", "type": "pii", "phase": "response"}]
-    gateway = Gateway(PlatformConfig.model_validate(platform), clock=lambda: NOW)
-    for url in ENDPOINTS:
-        gateway.registry.update_metrics(url, EndpointMetrics(scraped_at=NOW))
-    server = await start_epp(gateway.pipeline, ("127.0.0.1", 0), ("127.0.0.1", 0))
-    try:
-        yield server, gateway
-    finally:
-        await server.stop(grace=0)
+    async with running_picker(PlatformConfig.model_validate(platform)) as running:
+        yield running
 
 
 async def test_streamed_answers_pass_the_response_processors(redacting_picker) -> None:
