@@ -93,9 +93,11 @@ async def test_openai_errors_for_bad_requests(stack: Callable[..., Any]) -> None
         await sdk.close()
         async with (
             aiohttp.ClientSession() as http,
-            http.post(f"{gw.url}/v1/chat/completions", data=b"{oops") as resp,
+            http.post(
+                f"{gw.url}/v1/chat/completions", data=b"{oops", headers={"x-request-id": "abc"}
+            ) as resp,
         ):
-            assert resp.status == 400
+            assert resp.status == 400 and resp.headers["x-request-id"] == "abc"
             assert (await resp.json())["error"]["type"] == "invalid_request_error"
 
 
@@ -171,6 +173,7 @@ async def test_unknown_paths_methods_and_models_get_openai_errors(
         ):
             async with http.request(method, gw.url + path) as resp:
                 assert resp.status == status
+                assert status != 405 or "POST" in resp.headers["Allow"]
                 assert set((await resp.json())["error"]) == {"message", "type", "param", "code"}
         sdk = client(gw.url)
         assert (await sdk.models.retrieve("chat")).id == "chat"

@@ -13,7 +13,7 @@ from tokenway.gateway.embedded import BASE_PUBLIC_NAME, embedded_platform
 from tokenway.gateway.extproc.dataplane import start_envoy_dataplane
 from tokenway.gateway.extproc.envoy import EnvoyError
 from tokenway.gateway.gateway import Gateway
-from tokenway.gateway.run import serve_until_signal, wait_for_signal
+from tokenway.gateway.run import serve_until_signal, until_signal_or_failure
 from tokenway.heap import freeze_startup
 from tokenway.sim.fleet import DEFAULT_LORAS, start_fleet
 from tokenway.sim.profiles import DEFAULT_MODEL, PROFILES
@@ -52,7 +52,7 @@ async def _serve_envoy(gateway: Gateway, host: str, port: int, fleet_urls: list[
         freeze_startup()
         try:
             Console().print(_welcome(dataplane.url, fleet_urls), highlight=False, soft_wrap=True)
-            await wait_for_signal()
+            await until_signal_or_failure(gateway)
         finally:
             await dataplane.stop()
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -41,9 +40,7 @@ class SchedulerSpec(Section):
     @classmethod
     def _known_scorers(cls, value: dict[str, float] | None) -> dict[str, float] | None:
         for name, weight in (value or {}).items():
-            scheduling_registry.check_name(name, "scorer")
-            if not weight >= 0 or math.isinf(weight):
-                raise ValueError(f"{name}: weight must be a number >= 0, got {weight}")
+            scheduling_profiles.check_scorer_weight(name, weight)
         return value
 
     @field_validator("picker")

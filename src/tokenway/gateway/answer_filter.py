@@ -36,7 +36,7 @@ class AnswerFilter:
         self._make = make
         self._filters: dict[int, ResponseFilter] = {0: first}
         self._open: dict[int, str] = {}
-        """Streamed choices not yet finished, with the key their text goes under."""
+        """Streamed choices not yet finished: "delta" (chat) or "text" (completion) each."""
         self._envelope: dict[str, Any] = {}
         """The last streamed chunk's id, object, created and model, for a closing chunk."""
 
@@ -76,7 +76,8 @@ class AnswerFilter:
 
     def flush(self) -> bytes:
         """A closing chunk with what the filters still hold for choices whose stream ended
-        without a finish_reason (or was cut): held-back text is released, never dropped."""
+        without a finish_reason: held-back text is released, not dropped. (A stream cut by an
+        upstream failure ends with an error event instead, without it.)"""
         choices = []
         for index, kind in sorted(self._open.items()):
             text = self._filters[index].finish()

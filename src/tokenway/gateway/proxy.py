@@ -16,6 +16,7 @@ from aiohttp import web
 from tokenway.datalayer.endpoint import EndpointSnapshot
 from tokenway.gateway.answer_filter import answer_filter
 from tokenway.gateway.errors import GatewayError
+from tokenway.gateway.http_errors import error_response
 from tokenway.gateway.observe import ResponseObserver
 from tokenway.gateway.pipeline import ForwardOutcome, Pipeline, Prepared
 from tokenway.net.http_client import ClientError, HttpClient, Response
@@ -58,13 +59,8 @@ class Forwarder:
     @staticmethod
     def _error(prepared: Prepared, error: GatewayError) -> web.Response:
         """An error answer carrying the request id and the rate-limit headers, like any other."""
-        headers = {**prepared.response_headers, **error.headers}
-        headers["x-request-id"] = prepared.ctx.request_id
-        return web.Response(
-            status=error.status,
-            body=error.body_bytes(),
-            headers=headers,
-            content_type="application/json",
+        return error_response(
+            error, {**prepared.response_headers, "x-request-id": prepared.ctx.request_id}
         )
 
     async def forward(self, request: web.Request, prepared: Prepared) -> web.StreamResponse:

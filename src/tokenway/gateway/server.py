@@ -15,20 +15,11 @@ from tokenway.gateway.context import InboundRequest
 from tokenway.gateway.errors import GatewayError
 from tokenway.gateway.gateway import Gateway
 from tokenway.gateway.headers import merged_headers
-from tokenway.gateway.parse import OPERATIONS
+from tokenway.gateway.http_errors import error_response
+from tokenway.gateway.parse import OPERATIONS, request_id
 
 _EXPLAIN_HEADER = "x-tokenway-explain"
 log = logging.getLogger(__name__)
-
-
-def error_response(error: GatewayError, request_id: str | None = None) -> web.Response:
-    response = web.Response(
-        status=error.status, body=error.body_bytes(), content_type="application/json"
-    )
-    response.headers.update(error.headers)
-    if request_id:
-        response.headers["x-request-id"] = request_id
-    return response
 
 
 @web.middleware
@@ -43,7 +34,9 @@ async def openai_errors(
         if exc.status < 400:
             raise
         message = f"{request.method} {request.path}: {exc.reason}"
-        return error_response(GatewayError(exc.status, message, code=exc.reason.lower()))
+        # Keep what aiohttp says besides the body (a 405's Allow, say).
+        kept = {k: v for k, v in exc.headers.items() if k.lower() != "content-type"}
+        return error_response(GatewayError(exc.status, message, code=exc.reason.lower()), kept)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(GatewayError(500, "internal gateway error", code="internal"))
@@ -96,7 +89,9 @@ class GatewayApp:
             explain = request.headers.get(_EXPLAIN_HEADER, "").lower() in ("1", "true")
             prepared = await gateway.pipeline.prepare(inbound, explain=explain)
         except GatewayError as exc:
-            return error_response(exc)
+            # The pipeline names the request it parsed; a request refused before that (bad
+            # JSON, too large) still gets the id the client sent, or a new one.
+            return error_response(exc, {"x-request-id": request_id(request.headers)})
         gateway.metrics.overhead.observe(gateway.clock() - started)
         return await gateway.forwarder.forward(request, prepared)
 

@@ -50,6 +50,13 @@ PROFILES: Mapping[str, ProfileSpec] = MappingProxyType(
 )
 
 
+def check_scorer_weight(scorer: str, weight: float) -> None:
+    """ValueError unless `scorer` is a known scorer and `weight` a finite number >= 0."""
+    registry.check_name(scorer, "scorer")
+    if not weight >= 0 or math.isinf(weight):
+        raise ValueError(f"scorer {scorer!r}: weight must be a number >= 0, got {weight}")
+
+
 def check_profile(name: str) -> None:
     if name not in PROFILES:
         raise ValueError(f"unknown scheduling profile {name!r}; known: {', '.join(PROFILES)}")
@@ -69,9 +76,7 @@ def resolve(
     spec = PROFILES[name]
     weights = dict(spec.scorers)
     for scorer, weight in (scorers or {}).items():
-        registry.check_name(scorer, "scorer")
-        if not weight >= 0 or math.isinf(weight):
-            raise ValueError(f"scorer {scorer!r}: weight must be a number >= 0, got {weight}")
+        check_scorer_weight(scorer, weight)
         weights[scorer] = weight
     chosen_filters = list(spec.filters if filters is None else filters)
     chosen_picker = picker or spec.picker

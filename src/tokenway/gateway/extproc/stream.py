@@ -222,7 +222,8 @@ class ExtProcStream:
             content_type = headers.get("content-type", "").partition(";")[0].strip().lower()
             streaming = prepared.ctx.stream and content_type == "text/event-stream"
             self._observer = ResponseObserver(stream=streaming, started_at=prepared.ctx.received_at)
-            if self._status == 200:
+            # Processors rewrite the answer: only possible when Envoy streams it through us.
+            if self._status == 200 and self._response_mode == _FULL_DUPLEX:
                 self._answer = answer_filter(prepared.state.stages.processors, prepared.ctx)
             # Processors judge a JSON answer whole: hold it, headers too, until its end.
             if (
@@ -285,6 +286,10 @@ class ExtProcStream:
             body = self._answer.body(held)
         except GatewayError as rejected:
             self._rejection = rejected
+            prepared = self.prepared
+            if prepared is not None:  # like the standalone proxy's error answers
+                extra = {**prepared.response_headers, "x-request-id": prepared.ctx.request_id}
+                rejected.headers = {**extra, **rejected.headers}
             return [messages.immediate(rejected)]
         if body != held:
             prepared = self.prepared
@@ -369,6 +374,11 @@ class ExtProcStream:
         if prepared is None or primary is None:
             return
         # Envoy moved on from the primary only if it failed; that feeds passive health checks.
-        ok = outcome.endpoint_url == primary.url and outcome.status < 500
+        # A client that left says nothing about the endpoint.
+        ok = (
+            None
+            if outcome.client_gone
+            else outcome.endpoint_url == primary.url and outcome.status < 500
+        )
         self._pipeline.attempt_finished(prepared, primary, ok)
         await self._pipeline.settle(prepared, outcome)
