@@ -2,7 +2,11 @@ from __future__ import annotations
 
 from tokenway.scheduling.prefix_index import PrefixIndex, block_hashes
 from tokenway.scheduling.scheduler import Outcome
-from tokenway.scheduling.scorers.prefix_cache import PrefixCacheParams, PrefixCacheScorer
+from tokenway.scheduling.scorers.prefix_cache import (
+    FORGET_AFTER_S,
+    PrefixCacheParams,
+    PrefixCacheScorer,
+)
 
 from .helpers import endpoint, request
 
@@ -93,3 +97,24 @@ def test_adapters_do_not_share_the_base_models_or_each_others_blocks() -> None:
         lora = request(prompt=prompt, adapter=adapter)
         assert scorer.score(lora, endpoints, 0.0) == [0.0, 0.0]
     assert scorer.score(request(prompt=prompt), endpoints, 0.0)[0] == 1.0
+
+
+def test_forgetting_an_endpoint_frees_its_blocks_and_its_bit() -> None:
+    index = PrefixIndex(capacity=10)
+    index.insert("a", [1, 2])
+    index.insert("b", [1, 3])
+    index.forget("a")
+    assert index.match([1, 2], ["a", "b"]) == {"b": 1}
+    assert index.size("a") == 0 and index.urls() == ["b"]
+    index.insert("c", [7])  # takes the freed bit
+    assert index.match([7], ["b", "c"]) == {"c": 1} and index.match([1], ["b"]) == {"b": 1}
+
+
+def test_endpoints_no_decision_offers_for_long_are_forgotten() -> None:
+    scorer = PrefixCacheScorer(PrefixCacheParams())
+    old, new = endpoint(1), endpoint(2)
+    prompt = request(prompt="context " * 40)
+    scorer.score(prompt, [old, new], 0.0)
+    scorer.picked(prompt, old, 0.0)
+    scorer.score(prompt, [new], FORGET_AFTER_S + 1.0)  # the old pod was replaced
+    assert scorer.index.urls() == []  # nothing was ever learned for the new one yet

@@ -45,20 +45,46 @@ class PrefixIndex:
         self.default_capacity = capacity
         self._owners: dict[int, int] = {}
         self._bits: dict[str, int] = {}
-        self._urls: list[str] = []
+        self._urls: list[str | None] = []
+        """Endpoint URL by bit position; None where a forgotten endpoint's bit is free."""
+        self._free: list[int] = []
         self._lru: dict[str, OrderedDict[int, None]] = {}
         self._capacity: dict[str, int] = {}
 
     def _bit(self, url: str) -> int:
         bit = self._bits.get(url)
         if bit is None:
-            bit = 1 << len(self._urls)
+            if self._free:
+                bit = self._free.pop()
+                self._urls[bit.bit_length() - 1] = url
+            else:
+                bit = 1 << len(self._urls)
+                self._urls.append(url)
             self._bits[url] = bit
-            self._urls.append(url)
         return bit
 
     def _names(self, mask: int) -> list[str]:
-        return [url for i, url in enumerate(self._urls) if mask >> i & 1]
+        return [url for i, url in enumerate(self._urls) if mask >> i & 1 and url is not None]
+
+    def forget(self, url: str) -> None:
+        """Drop everything known about `url` (an endpoint gone from the pool), bit included."""
+        bit = self._bits.pop(url, None)
+        if bit is None:
+            return
+        keep, owners = ~bit, self._owners
+        for block in self._lru.pop(url, ()):
+            remaining = owners[block] & keep
+            if remaining:
+                owners[block] = remaining
+            else:
+                del owners[block]
+        self._capacity.pop(url, None)
+        self._urls[bit.bit_length() - 1] = None
+        self._free.append(bit)
+
+    def urls(self) -> list[str]:
+        """The endpoints the index holds anything for."""
+        return list(self._bits)
 
     def match(self, hashes: list[int], urls: Iterable[str]) -> dict[str, int]:
         """Consecutive leading blocks each of `urls` holds; endpoints with none are left out."""

@@ -21,6 +21,10 @@ from tokenway.scheduling.scheduler import Outcome
 
 TYPE = "prefix-cache"
 _CHARS_PER_TOKEN = 4
+FORGET_AFTER_S = 600.0
+"""An endpoint offered to no decision for this long is forgotten: pods replaced in a rolling
+restart come back under new addresses, and each old one would keep up to a full LRU of blocks."""
+_SWEEP_EVERY_S = 60.0
 
 
 class PrefixCacheParams(Section):
@@ -40,6 +44,9 @@ class PrefixCacheScorer:
         self._scored: tuple[SchedulingRequest, Sequence[EndpointSnapshot], list[float]] | None = (
             None
         )
+        self._seen: dict[str, float] = {}
+        """When each endpoint was last among a decision's candidates."""
+        self._next_sweep = float("-inf")
 
     def _hashes(self, request: SchedulingRequest) -> list[int]:
         if self._hashed is not None and self._hashed[0] is request:
@@ -60,6 +67,7 @@ class PrefixCacheScorer:
         if memo is not None and memo[0] is request and memo[1] is endpoints:
             # The prefill-cost scorer shares this index and asks again in the same decision.
             return memo[2]
+        self._remember(endpoints, now)
         hashes = self._hashes(request)
         if not hashes:
             scores = [0.0] * len(endpoints)
@@ -69,6 +77,16 @@ class PrefixCacheScorer:
             scores = [matched.get(e.url, 0) / total for e in endpoints]
         self._scored = (request, endpoints, scores)
         return scores
+
+    def _remember(self, endpoints: Sequence[EndpointSnapshot], now: float) -> None:
+        self._seen.update(dict.fromkeys([e.url for e in endpoints], now))
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + _SWEEP_EVERY_S
+        for url, seen in list(self._seen.items()):
+            if now - seen > FORGET_AFTER_S:
+                self.index.forget(url)
+                del self._seen[url]
 
     def picked(self, request: SchedulingRequest, endpoint: EndpointSnapshot, now: float) -> None:
         hashes = self._hashes(request)
