@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 
 from tokenway.scheduling import registry
 from tokenway.scheduling.normalise import inverted_min_max
+from tokenway.scheduling.scheduler import Outcome
 
 from .helpers import endpoint, request
 
@@ -99,3 +100,16 @@ def test_session_affinity_returns_to_the_last_endpoint() -> None:
     # Capacity 1: the older session is forgotten.
     assert scorer.score(request(session_id="s1"), eps, 0.0) == [0.0, 0.0]
     assert scorer.score(request(session_id="s2"), eps, 0.0) == [1.0, 0.0]
+
+
+def test_session_affinity_follows_the_fallback_that_served() -> None:
+    scorer = registry.build_plugin("session-affinity", "scorer", {})
+    eps = [endpoint(1), endpoint(2)]
+    turn = request(session_id="s")
+    scorer.picked(turn, eps[0], 0.0)
+    scorer.observe(Outcome(request=turn, endpoint_url=eps[1].url, ok=True))  # the pick failed
+    assert scorer.score(request(session_id="s"), eps, 0.0) == [0.0, 1.0]
+    scorer.observe(
+        Outcome(request=turn, endpoint_url=eps[0].url, ok=False)
+    )  # failures teach nothing
+    assert scorer.score(request(session_id="s"), eps, 0.0) == [0.0, 1.0]

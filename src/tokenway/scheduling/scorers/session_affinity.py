@@ -40,15 +40,21 @@ class SessionAffinityScorer:
         return [1.0 if e.url == url else 0.0 for e in endpoints]
 
     def picked(self, request: SchedulingRequest, endpoint: EndpointSnapshot, now: float) -> None:
-        if request.session_id is None:
-            return
-        self._last[request.session_id] = endpoint.url
-        self._last.move_to_end(request.session_id)
-        if len(self._last) > self._max:
-            self._last.popitem(last=False)
+        self._remember(request.session_id, endpoint.url)
 
     def observe(self, outcome: Outcome) -> None:
-        """Nothing to learn from outcomes: the pick itself is the affinity."""
+        """A fallback that served after the pick failed holds the session's cache now."""
+        session = outcome.request.session_id
+        if outcome.ok and session is not None and self._last.get(session) != outcome.endpoint_url:
+            self._remember(session, outcome.endpoint_url)
+
+    def _remember(self, session: str | None, url: str) -> None:
+        if session is None:
+            return
+        self._last[session] = url
+        self._last.move_to_end(session)
+        if len(self._last) > self._max:
+            self._last.popitem(last=False)
 
 
 def build(params: Mapping[str, Any] | None) -> SessionAffinityScorer:
