@@ -139,19 +139,35 @@ async def _sim_running(http: aiohttp.ClientSession, url: str) -> float:
     raise AssertionError("no vllm:num_requests_running")
 
 
+_GONE = 'tokenway_requests_total{model="chat",pool="sim",status="499"} 1.0'
+
+
+def _long_answer(stream: bool) -> dict[str, Any]:
+    return {
+        "model": "chat",
+        "messages": [{"role": "user", "content": "a long answer"}],
+        "max_tokens": 4000,
+        "stream": stream,
+    }
+
+
+async def _counted_as_gone(http: aiohttp.ClientSession, gateway_url: str) -> bool:
+    """Whether the gateway settled one request as 499 (client gone), waiting a little for it."""
+    for _ in range(100):
+        async with http.get(f"{gateway_url}/metrics") as resp:
+            if _GONE in await resp.text():
+                return True
+        await asyncio.sleep(0.05)
+    return False
+
+
 async def test_client_disconnect_cancels_upstream() -> None:
     async with (
         running_fleet(1, profile="h100-8b") as fleet,
         running_gateway(_platform(fleet.urls)) as gw,
         aiohttp.ClientSession() as http,
     ):
-        body = {
-            "model": "chat",
-            "messages": [{"role": "user", "content": "go on forever"}],
-            "max_tokens": 4000,
-            "stream": True,
-        }
-        resp = await http.post(f"{gw.url}/v1/chat/completions", json=body)
+        resp = await http.post(f"{gw.url}/v1/chat/completions", json=_long_answer(stream=True))
         assert resp.status == 200
         await resp.content.readuntil(b"\n\n")
         assert await _sim_running(http, fleet.urls[0]) == 1
@@ -161,10 +177,7 @@ async def test_client_disconnect_cancels_upstream() -> None:
                 break
             await asyncio.sleep(0.05)
         assert await _sim_running(http, fleet.urls[0]) == 0
-        async with http.get(f"{gw.url}/metrics") as metrics:
-            assert 'tokenway_requests_total{model="chat",pool="sim",status="499"} 1.0' in (
-                await metrics.text()
-            )
+        assert await _counted_as_gone(http, gw.url)
 
 
 async def test_client_leaving_before_the_first_byte_is_settled() -> None:
@@ -173,23 +186,11 @@ async def test_client_leaving_before_the_first_byte_is_settled() -> None:
         running_gateway(_platform(fleet.urls)) as gw,
         aiohttp.ClientSession() as http,
     ):
-        body = {
-            "model": "chat",
-            "messages": [{"role": "user", "content": "a long answer, not streamed"}],
-            "max_tokens": 4000,
-        }
         # A non-streamed answer sends nothing until it is complete: leave while waiting.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(0.5):
-                await http.post(f"{gw.url}/v1/chat/completions", json=body)
-        metrics = ""
-        for _ in range(100):
-            async with http.get(f"{gw.url}/metrics") as resp:
-                metrics = await resp.text()
-            if 'status="499"' in metrics:
-                break
-            await asyncio.sleep(0.05)
-        assert 'tokenway_requests_total{model="chat",pool="sim",status="499"} 1.0' in metrics
+                await http.post(f"{gw.url}/v1/chat/completions", json=_long_answer(stream=False))
+        assert await _counted_as_gone(http, gw.url)
         assert [s.in_flight for s in gw.gateway.registry.snapshots("sim")] == [0]
         # Leaving says nothing about the endpoint: it is not reported to passive health.
         assert all(s.healthy for s in gw.gateway.registry.snapshots("sim"))

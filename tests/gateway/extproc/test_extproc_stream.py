@@ -110,6 +110,16 @@ async def exchange(
         return responses
 
 
+def by_label(gateway: Gateway, sample: str, label: str) -> dict[str, float]:
+    """The gateway's values of metric sample `sample`, keyed by one label."""
+    return {
+        s.labels[label]: s.value
+        for metric in gateway.metrics.registry.collect()
+        for s in metric.samples
+        if s.name == sample
+    }
+
+
 def set_headers(response: pb.CommonResponse) -> dict[str, str]:
     return {h.header.key: h.header.raw_value.decode() for h in response.header_mutation.set_headers}
 
@@ -230,12 +240,7 @@ async def test_response_is_echoed_and_usage_settled(picker) -> None:
     assert relayed[-1].end_of_stream
     # The client did not ask for usage: the chunk the gateway requested is not passed on.
     assert b"".join(r.body for r in relayed) == events[0] + events[1] + events[3]
-    samples = {
-        (s.name, s.labels.get("gen_ai_token_type")): s.value
-        for metric in gateway.metrics.registry.collect()
-        for s in metric.samples
-    }
-    assert samples[("gen_ai_client_token_usage_sum", "output")] == 2
+    assert token_usage(gateway)["output"] == 2
 
 
 async def test_unsupported_body_mode_is_refused(picker) -> None:
@@ -256,13 +261,7 @@ async def test_a_stream_closed_before_the_response_still_settles(picker) -> None
             break
         await asyncio.sleep(0.01)
     assert {s.url: s.in_flight for s in gateway.registry.snapshots("pool")}[url] == 0
-    statuses = {
-        s.labels["status"]
-        for metric in gateway.metrics.registry.collect()
-        for s in metric.samples
-        if s.name == "tokenway_requests_total"
-    }
-    assert statuses == {"499"}
+    assert set(request_statuses(gateway)) == {"499"}
 
 
 async def test_objective_and_rewrite_headers_from_the_gateway_are_honoured() -> None:
@@ -313,21 +312,11 @@ def relayed_bytes(responses: Sequence[pb.ProcessingResponse]) -> bytes:
 
 
 def token_usage(gateway: Gateway) -> dict[str, float]:
-    return {
-        s.labels["gen_ai_token_type"]: s.value
-        for metric in gateway.metrics.registry.collect()
-        for s in metric.samples
-        if s.name == "gen_ai_client_token_usage_sum"
-    }
+    return by_label(gateway, "gen_ai_client_token_usage_sum", "gen_ai_token_type")
 
 
 def request_statuses(gateway: Gateway) -> dict[str, float]:
-    return {
-        s.labels["status"]: s.value
-        for metric in gateway.metrics.registry.collect()
-        for s in metric.samples
-        if s.name == "tokenway_requests_total"
-    }
+    return by_label(gateway, "tokenway_requests_total", "status")
 
 
 @pytest.fixture
